@@ -1,0 +1,1 @@
+"""Legal Assistant: privacy-first legal chat with a local model runtime supervisor."""

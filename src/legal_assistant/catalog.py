@@ -1,0 +1,124 @@
+"""Model ids: parsing and validation of `provider:name`, and the catalog of known models.
+
+Model ids reach command lines (`mlx_lm.server --model X`), so they are validated here,
+once, against a small set of allowed forms; nothing else in the code base accepts a raw
+string as a model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.runtime.bundled import BUNDLED_ALIAS
+
+Provider = Literal["mlx", "ollama", "openai"]
+PROVIDERS: tuple[Provider, ...] = ("mlx", "ollama", "openai")
+MANAGED_PROVIDERS: frozenset[str] = frozenset({"mlx"})
+MAX_MODEL_ID_LEN = 512
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+_HF_REPO = re.compile(rf"^{_NAME}/{_NAME}$")
+_ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_OLLAMA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(:[A-Za-z0-9._-]{1,64})?$")
+_OPENAI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,255}$")
+_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-][A-Za-z0-9 ._@+-]*$")
+
+# Built-in MLX aliases: bundled model -> resolved by the runtime, others -> HF repos.
+MLX_ALIASES: dict[str, str] = {BUNDLED_ALIAS: BUNDLED_ALIAS}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    provider: Provider
+    name: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+    @property
+    def managed(self) -> bool:
+        """True when the backend owns the inference server (starts/stops it)."""
+        return self.provider in MANAGED_PROVIDERS
+
+    @property
+    def kind(self) -> Literal["alias", "path", "repo", "name"]:
+        if self.provider != "mlx":
+            return "name"
+        if self.name.startswith("/"):
+            return "path"
+        if "/" in self.name:
+            return "repo"
+        return "alias"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def _invalid(model_id: str, why: str) -> LegalAssistantError:
+    shown = model_id if len(model_id) <= 80 else model_id[:77] + "..."
+    shown = "".join(c if c.isprintable() else "?" for c in shown)
+    return LegalAssistantError(
+        "invalid_model_id",
+        f"{shown!r}: {why}",
+        message_fr=f"❌ Identifiant de modèle invalide : {why}.",
+        message_en=f"❌ Invalid model id: {why}.",
+    )
+
+
+def parse_model_id(model_id: str) -> ModelRef:
+    """Parse and validate `provider:name`; raise `invalid_model_id` / `unknown_provider`."""
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise _invalid(str(model_id), "empty model id")
+    if len(model_id) > MAX_MODEL_ID_LEN:
+        raise _invalid(model_id, f"longer than {MAX_MODEL_ID_LEN} characters")
+    if any(not c.isprintable() for c in model_id):
+        raise _invalid(model_id, "control characters")
+    provider, sep, name = model_id.partition(":")
+    if not sep:
+        raise _invalid(model_id, "expected provider:name (e.g. mlx:smollm2-135m)")
+    if provider not in PROVIDERS:
+        raise LegalAssistantError(
+            "unknown_provider",
+            f"{provider!r}; known providers: {', '.join(PROVIDERS)}",
+            message_fr=f"❌ Fournisseur de modèle inconnu : {provider[:40]!r} "
+            f"(connus : {', '.join(PROVIDERS)}).",
+            message_en=f"❌ Unknown model provider: {provider[:40]!r} "
+            f"(known: {', '.join(PROVIDERS)}).",
+        )
+    if not name or name.startswith("-"):
+        raise _invalid(model_id, "a model name cannot be empty or start with '-'")
+    if provider == "mlx":
+        if name.startswith("/"):
+            _check_path(model_id, name)
+        elif not (_HF_REPO.match(name) or _ALIAS.match(name)):
+            raise _invalid(model_id, "expected an alias, org/repo or an absolute path")
+        if name.startswith("/") is False and ".." in name.split("/"):
+            raise _invalid(model_id, "'..' is not allowed")
+    elif provider == "ollama":
+        if not _OLLAMA.match(name) or ".." in name:
+            raise _invalid(model_id, "expected an Ollama model name such as qwen2.5:7b")
+    elif not _OPENAI.match(name) or ".." in name:
+        raise _invalid(model_id, "expected a model name of a configured endpoint")
+    return ModelRef(provider, name)
+
+
+def _check_path(model_id: str, name: str) -> None:
+    parts = name.split("/")[1:]
+    if not parts or parts[-1] == "":
+        parts = [p for p in parts if p]
+    if not parts:
+        raise _invalid(model_id, "a model path cannot be the root directory")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise _invalid(model_id, "'..', '.' and empty path segments are not allowed")
+        if not _PATH_SEGMENT.match(part):
+            raise _invalid(model_id, "unsupported characters in path")
+
+
+def mlx_path_exists(ref: ModelRef) -> bool:
+    return ref.kind == "path" and (Path(ref.name) / "config.json").is_file()

@@ -1,0 +1,136 @@
+"""All settings in one place (pydantic-settings, env prefix LEGAL_ASSISTANT_).
+
+Values come from, in order: init kwargs, environment, an optional TOML config file
+(`LEGAL_ASSISTANT_CONFIG_FILE`, default `<config dir>/config.toml`), then defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from platformdirs import user_config_dir, user_data_dir
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID
+
+
+class OpenAIEndpoint(BaseModel):
+    """A remote OpenAI-compatible server (vLLM, llama.cpp server, a hosted API...)."""
+
+    name: str = "default"
+    base_url: str
+    api_key: str | None = None
+    models: list[str] = Field(default_factory=list)
+
+
+def _default_config_file() -> Path:
+    return Path(
+        os.environ.get("LEGAL_ASSISTANT_CONFIG_FILE")
+        or Path(user_config_dir("legal-assistant")) / "config.toml"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEGAL_ASSISTANT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    # --- backend ---
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("legal-assistant")))
+    surrealdb_url: str | None = None  # default: surrealkv:// under data_dir
+    surrealdb_namespace: str = "legal_assistant"
+    surrealdb_database: str = "main"
+    surrealdb_user: str | None = None
+    surrealdb_password: str | None = None
+    default_model: str = BUNDLED_MODEL_ID
+    max_message_chars: int = 32_000
+    max_history_items: int = 200
+
+    # --- engines ---
+    # Command that starts mlx_lm.server; arguments --model/--host/--port are appended.
+    mlx_command: list[str] = Field(
+        default_factory=lambda: [sys.executable, "-m", "mlx_lm", "server"]
+    )
+    # 0 = ask the OS for a free loopback port for each engine (default).
+    mlx_port: int = 0
+    mlx_max_tokens: int = 1024
+    models_dir: Path | None = None  # converted models; default ~/.cache/legal-assistant/models
+    hf_home: Path | None = None  # default: HF_HOME or ~/.cache/huggingface
+    # Seconds without any sign of progress (output, CPU time, readiness) before giving up.
+    load_timeout_s: float = 30.0
+    # Seconds a switch waits for in-flight answers on the old engine.
+    drain_timeout_s: float = 120.0
+    # What to do when draining times out: "error" (keep the old engine) or "force".
+    drain_policy: Literal["error", "force"] = "error"
+    stop_grace_s: float = 5.0
+    max_inflight_per_engine: int = 8
+    max_queue_per_engine: int = 64
+    gateway_progress_comments: bool = False
+
+    # --- other providers ---
+    ollama_url: str = "http://localhost:11434"
+    openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _default_config_file()
+        if config_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        # A legal assistant on the network without a key would expose clients' files.
+        if not is_loopback(self.host) and not self.api_key:
+            raise ValueError(f"binding {self.host} (not loopback) requires LEGAL_ASSISTANT_API_KEY")
+        return self
+
+    @property
+    def resolved_surrealdb_url(self) -> str:
+        return self.surrealdb_url or f"surrealkv://{(self.data_dir / 'db').resolve()}"
+
+    @property
+    def resolved_hf_home(self) -> Path:
+        if self.hf_home:
+            return self.hf_home
+        env = os.environ.get("HF_HOME")
+        return Path(env) if env else Path.home() / ".cache" / "huggingface"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to show in the API (no secrets)."""
+        data = self.model_dump(mode="json", exclude={"api_key", "surrealdb_password"})
+        for ep in data.get("openai_endpoints", []):
+            ep.pop("api_key", None)
+        return data

@@ -1,0 +1,132 @@
+"""Errors as values: a stable code, a human message in French and English, and detail.
+
+Raised once where they are understood (the supervisor classifies an engine's exit or
+output line; the catalog refuses a malformed id) and turned into an SSE `error` event,
+a JSON 4xx/5xx body or a CLI message at the edge — never swallowed into `return False`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+Language = Literal["fr", "en"]
+
+# code -> (http status, French message, English message)
+_CATALOG: dict[str, tuple[int, str, str]] = {
+    "engine_not_installed": (
+        503,
+        "❌ Échec du démarrage du serveur MLX. Vérifiez que mlx-lm est installé (uv sync).",
+        "❌ The MLX server failed to start. Check that mlx-lm is installed (uv sync).",
+    ),
+    "port_busy": (
+        503,
+        "❌ Le port du serveur est déjà utilisé.",
+        "❌ The server port is already in use.",
+    ),
+    "model_not_found": (
+        404,
+        "❌ Modèle introuvable. Vérifiez l'orthographe du modèle, la connexion Internet, "
+        "ou utilisez un autre modèle MLX.",
+        "❌ Model not found. Check the model's spelling, the Internet connection, "
+        "or pick another MLX model.",
+    ),
+    "engine_crashed": (
+        503,
+        "❌ Le serveur du modèle s'est arrêté de façon inattendue.",
+        "❌ The model server stopped unexpectedly.",
+    ),
+    "engine_wedged": (
+        503,
+        "❌ Le serveur du modèle ne répond plus (thread de génération arrêté).",
+        "❌ The model server stopped responding (its generation thread died).",
+    ),
+    "timeout": (
+        504,
+        "❌ Le serveur du modèle n'a montré aucun progrès dans le délai imparti.",
+        "❌ The model server made no progress within the allowed time.",
+    ),
+    "switch_timeout": (
+        503,
+        "❌ Le changement de modèle attend encore la fin d'une réponse en cours.",
+        "❌ The model switch is still waiting for an answer in progress to finish.",
+    ),
+    "bad_request": (400, "❌ Requête invalide.", "❌ Invalid request."),
+    "invalid_model_id": (
+        400,
+        "❌ Identifiant de modèle invalide.",
+        "❌ Invalid model id.",
+    ),
+    "unknown_provider": (
+        400,
+        "❌ Fournisseur de modèle inconnu.",
+        "❌ Unknown model provider.",
+    ),
+    "not_found": (404, "❌ Introuvable.", "❌ Not found."),
+    "provider_unavailable": (
+        503,
+        "❌ Le fournisseur du modèle est injoignable.",
+        "❌ The model provider is unreachable.",
+    ),
+    "upstream_error": (
+        502,
+        "❌ Le serveur du modèle a renvoyé une erreur.",
+        "❌ The model server returned an error.",
+    ),
+    "busy": (
+        429,
+        "❌ Trop de requêtes en attente pour ce modèle, réessayez dans un instant.",
+        "❌ Too many requests queued for this model, retry in a moment.",
+    ),
+    "unauthorized": (401, "❌ Clé d'API manquante ou invalide.", "❌ Missing or invalid API key."),
+    "shutting_down": (
+        503,
+        "❌ Le serveur s'arrête.",
+        "❌ The server is shutting down.",
+    ),
+    "data_dir_locked": (
+        409,
+        "❌ Un autre Legal Assistant utilise déjà ce dossier de données.",
+        "❌ Another Legal Assistant backend already uses this data directory.",
+    ),
+}
+
+ERROR_CODES = frozenset(_CATALOG)
+
+
+class LegalAssistantError(Exception):
+    """An error the user can understand: `code` is stable, messages are human."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        message_fr: str | None = None,
+        message_en: str | None = None,
+        log_tail: Sequence[str] = (),
+        http_status: int | None = None,
+    ) -> None:
+        if code not in _CATALOG:
+            raise ValueError(f"unknown error code {code!r}")
+        status, fr, en = _CATALOG[code]
+        self.code = code
+        self.detail = detail
+        self.message_fr = message_fr or fr
+        self.message_en = message_en or en
+        self.log_tail = list(log_tail)
+        self.http_status = http_status or status
+        super().__init__(f"{code}: {self.message_en}" + (f" ({detail})" if detail else ""))
+
+    def message(self, language: Language = "fr") -> str:
+        return self.message_fr if language == "fr" else self.message_en
+
+    def to_dict(self, language: Language = "fr") -> dict[str, object]:
+        body: dict[str, object] = {
+            "code": self.code,
+            "message": self.message(language),
+            "detail": self.detail,
+        }
+        if self.log_tail:
+            body["log_tail"] = self.log_tail
+        return body

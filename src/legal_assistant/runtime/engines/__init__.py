@@ -1,0 +1,8 @@
+"""One EngineSpec per kind of inference server. Adding an engine = adding one file."""
+
+from __future__ import annotations
+
+from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan
+from legal_assistant.runtime.engines.mlx import MLXSpec
+
+__all__ = ["EngineSpec", "LaunchPlan", "MLXSpec"]

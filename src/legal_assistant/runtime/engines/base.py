@@ -1,0 +1,63 @@
+"""What the supervisor needs to know about one kind of inference server."""
+
+from __future__ import annotations
+
+import os
+import signal
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from legal_assistant.catalog import ModelRef
+from legal_assistant.config import Settings
+from legal_assistant.errors import LegalAssistantError
+
+# progress(phase, detail, fraction) — lets a spec report work before the spawn (conversion,
+# download) through the engine's event stream.
+Progress = Callable[[str, str, float | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    argv: list[str]
+    env: dict[str, str]
+    # What the engine calls its model: requests must carry exactly this `model` field,
+    # or mlx_lm.server tries to load whatever the client named (FIELD-NOTES.md).
+    served_model: str
+
+
+class EngineSpec(ABC):
+    kind: str
+    label: str  # human name, e.g. "MLX"
+    graceful_signal: int = signal.SIGTERM
+    probe_path: str = "/v1/chat/completions"
+
+    @abstractmethod
+    async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:
+        """Turn a model ref into the engine's --model argument (a local path when possible).
+        Raises model_not_found at once when the model cannot exist (offline, bad path)."""
+
+    @abstractmethod
+    def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan: ...
+
+    @abstractmethod
+    def fatal_line(self, line: str) -> bool:
+        """True when an output line means the start (or the running engine) is doomed."""
+
+    @abstractmethod
+    def classify(
+        self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
+    ) -> LegalAssistantError:
+        """Turn the engine's last words into a classified error."""
+
+    def base_env(self, settings: Settings) -> dict[str, str]:
+        env = dict(os.environ)
+        hf_home = settings.resolved_hf_home
+        # mlx_lm.server's /v1/models logs a CacheNotFound traceback and returns an empty
+        # body when $HF_HOME/hub does not exist.
+        (Path(hf_home) / "hub").mkdir(parents=True, exist_ok=True)
+        env["HF_HOME"] = str(hf_home)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        return env

@@ -1,0 +1,133 @@
+"""Apple's `mlx_lm.server` (Metal on a Mac, `mlx[cpu]` on Linux)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from legal_assistant.catalog import ModelRef
+from legal_assistant.config import Settings
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.runtime.bundled import (
+    BUNDLED_ALIAS,
+    BundledModelError,
+    bundled_model_dir,
+    ensure_bundled_model,
+)
+from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan, Progress
+
+_NOT_INSTALLED = re.compile(r"No module named '?(mlx_lm|mlx)\b|ModuleNotFoundError: .*mlx")
+_MODEL_MISSING = re.compile(
+    r"RepositoryNotFound|LocalEntryNotFound|Cannot find an appropriate cached snapshot|"
+    r"OfflineModeIsEnabled|HFValidationError|Repo id must|does not appear to have|"
+    r"No such file or directory|not found|404 Client Error|config\.json",
+    re.IGNORECASE,
+)
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cached_snapshot(repo: str, hf_home: Path) -> Path | None:
+    """Local snapshot directory of `repo` in the Hugging Face cache, if it has a config."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, "config.json", cache_dir=str(hf_home / "hub"))
+    if isinstance(found, str):
+        return Path(found).parent
+    return None
+
+
+class MLXSpec(EngineSpec):
+    kind = "mlx"
+    label = "MLX"
+
+    async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:
+        if ref.kind == "alias":
+            if ref.name != BUNDLED_ALIAS:
+                raise _not_found(ref, "unknown alias")
+            if not (bundled_model_dir(settings.models_dir) / "config.json").is_file():
+                progress("preparing", "converting the bundled model (first use)", None)
+            try:
+                path = await asyncio.to_thread(ensure_bundled_model, settings.models_dir)
+            except BundledModelError as e:
+                raise _not_found(ref, str(e)) from e
+            return str(path)
+        if ref.kind == "path":
+            if not (Path(ref.name) / "config.json").is_file():
+                raise _not_found(ref, f"no MLX model (config.json) at {ref.name}")
+            return ref.name
+        # org/repo: prefer the local snapshot, so a cached model never touches the network.
+        snapshot = await asyncio.to_thread(cached_snapshot, ref.name, settings.resolved_hf_home)
+        if snapshot is not None:
+            return str(snapshot)
+        if hub_offline():
+            raise LegalAssistantError(
+                "model_not_found",
+                f"{ref.name} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+                message_fr=f"❌ Modèle introuvable hors ligne : {ref.id}",
+                message_en=f"❌ Model not available offline: {ref.id}",
+            )
+        return ref.name
+
+    def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan:
+        argv = [
+            *settings.mlx_command,
+            "--model",
+            model_arg,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--max-tokens",
+            str(settings.mlx_max_tokens),
+        ]
+        return LaunchPlan(argv=argv, env=self.base_env(settings), served_model=model_arg)
+
+    def fatal_line(self, line: str) -> bool:
+        return (
+            "generation thread died" in line
+            or "Address already in use" in line
+            or _NOT_INSTALLED.search(line) is not None
+        )
+
+    def classify(
+        self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
+    ) -> LegalAssistantError:
+        text = "\n".join(tail)
+        last = [ln for ln in tail if ln.strip()][-12:]
+        if _NOT_INSTALLED.search(text):
+            return LegalAssistantError("engine_not_installed", fatal or text[-300:], log_tail=last)
+        if fatal and "Address already in use" in fatal:
+            return LegalAssistantError("port_busy", fatal, log_tail=last)
+        if fatal and "generation thread died" in fatal:
+            if _MODEL_MISSING.search(text):
+                detail = fatal.split("generation thread died:", 1)[-1].strip()
+                return LegalAssistantError(
+                    "model_not_found",
+                    detail[:300],
+                    message_fr="❌ Modèle introuvable. Vérifiez l'orthographe du modèle, "
+                    "la connexion Internet, ou utilisez un autre modèle MLX.",
+                    log_tail=last,
+                )
+            return LegalAssistantError("engine_wedged", fatal[:300], log_tail=last)
+        return LegalAssistantError(
+            "engine_crashed",
+            f"exit code {exit_code}" if exit_code is not None else (fatal or "engine exited"),
+            log_tail=last,
+        )
+
+
+def _not_found(ref: ModelRef, why: str) -> LegalAssistantError:
+    return LegalAssistantError(
+        "model_not_found",
+        why,
+        message_fr=f"❌ Modèle introuvable : {ref.id}. Vérifiez l'orthographe du modèle, "
+        "ou utilisez un autre modèle MLX.",
+        message_en=f"❌ Model not found: {ref.id}. Check the model's spelling, "
+        "or pick another MLX model.",
+    )
