@@ -99,7 +99,7 @@ class MLXSpec(EngineSpec):
         self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
     ) -> LegalAssistantError:
         text = "\n".join(tail)
-        last = [ln for ln in tail if ln.strip()][-12:]
+        last = _relevant_lines(tail, fatal)
         if _NOT_INSTALLED.search(text):
             return LegalAssistantError("engine_not_installed", fatal or text[-300:], log_tail=last)
         if fatal and "Address already in use" in fatal:
@@ -120,6 +120,16 @@ class MLXSpec(EngineSpec):
             f"exit code {exit_code}" if exit_code is not None else (fatal or "engine exited"),
             log_tail=last,
         )
+
+
+def _relevant_lines(tail: Sequence[str], fatal: str | None, limit: int = 12) -> list[str]:
+    """The fatal line and what follows it (the traceback's last frames and its message),
+    or the last lines when there is no fatal line: what a user needs to see."""
+    lines = [ln for ln in tail if ln.strip()]
+    if fatal and fatal in lines:
+        after = lines[lines.index(fatal) :]
+        return [after[0], *after[1:][-(limit - 1) :]] if len(after) > limit else after
+    return lines[-limit:]
 
 
 def _not_found(ref: ModelRef, why: str) -> LegalAssistantError:

@@ -1,0 +1,85 @@
+"""Shared fixtures: hermetic settings (temp data dir, temp HF home), the bundled model
+converted once per session, a second conversion at another path (for switch tests), and
+the fake engine as an `mlx_command`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from legal_assistant.config import Settings
+from legal_assistant.runtime.bundled import ensure_bundled_model
+
+FAKE_ENGINE = Path(__file__).parent / "fakes" / "fake_engine.py"
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def bundled_model(models_dir: Path) -> Path:
+    return ensure_bundled_model(models_dir)
+
+
+@pytest.fixture(scope="session")
+def second_model(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model again, at another path: a different model id for switch tests."""
+    target = tmp_path_factory.mktemp("second") / "smollm2-copy"
+    shutil.copytree(bundled_model, target)
+    return target
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path) -> Path:
+    path = tmp_path / "hf"
+    (path / "hub").mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, models_dir: Path, hf_home: Path) -> Settings:
+    """Real engine (mlx_lm.server) settings, isolated in a temp dir."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        models_dir=models_dir,
+        hf_home=hf_home,
+        load_timeout_s=60.0,
+        drain_timeout_s=30.0,
+        stop_grace_s=3.0,
+    )
+
+
+@pytest.fixture
+def fake_model(tmp_path: Path) -> Callable[..., Path]:
+    """Make a model directory the fake engine serves, with per-model behaviour knobs."""
+
+    def make(name: str = "fake-a", **knobs: Any) -> Path:
+        path = tmp_path / "fake-models" / name
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps({"model_type": "fake"}))
+        (path / "fake_engine.json").write_text(json.dumps(knobs))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def fake_settings(tmp_path: Path, hf_home: Path) -> Settings:
+    """Settings whose MLX command is the fake engine (lifecycle edge cases)."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        models_dir=tmp_path / "models",
+        hf_home=hf_home,
+        mlx_command=[sys.executable, str(FAKE_ENGINE)],
+        load_timeout_s=5.0,
+        drain_timeout_s=10.0,
+        stop_grace_s=1.0,
+    )

@@ -1,0 +1,168 @@
+"""OllamaProvider through the real `ollama` client against tests/fakes/fake_ollama.py.
+
+The fake is loaded from its file path so these tests do not depend on `tests` being an
+importable package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.providers import OllamaProvider, StreamItem, TokenDelta, Usage
+
+MESSAGES = [{"role": "user", "content": "Bonjour, une question de droit du travail."}]
+
+
+def _load_fake() -> ModuleType:
+    name = "fake_ollama"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parents[1] / "fakes" / "fake_ollama.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+fake_ollama = _load_fake()
+
+
+@pytest.fixture
+def fake() -> Iterator[Any]:
+    with fake_ollama.FakeOllama() as server:
+        yield server
+
+
+@pytest.fixture
+async def provider(fake: Any) -> AsyncIterator[OllamaProvider]:
+    async with OllamaProvider(fake.url) as prov:
+        yield prov
+
+
+async def _collect(stream: AsyncIterator[StreamItem]) -> list[StreamItem]:
+    return [item async for item in stream]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_streams_deltas_then_usage(fake: Any, provider: OllamaProvider) -> None:
+    items = await _collect(provider.stream_chat(MESSAGES, model="llama3.2"))
+    deltas = [item for item in items if isinstance(item, TokenDelta)]
+    assert all(delta.content for delta in deltas)
+    assert "".join(delta.content for delta in deltas) == fake.reply
+    assert isinstance(items[-1], Usage)
+    assert items[-1].completion_tokens == len(deltas)
+    assert items[-1].prompt_tokens > 0
+    assert sum(isinstance(item, Usage) for item in items) == 1
+    request = fake.chat_requests[-1]
+    assert request["model"] == "llama3.2"
+    assert request["messages"] == MESSAGES
+    assert request["stream"] is True
+
+
+async def test_max_tokens_and_temperature_become_options(
+    fake: Any, provider: OllamaProvider
+) -> None:
+    items = await _collect(
+        provider.stream_chat(MESSAGES, model="qwen2.5:0.5b", max_tokens=3, temperature=0.1)
+    )
+    assert fake.chat_requests[-1]["options"] == {"num_predict": 3, "temperature": 0.1}
+    assert sum(isinstance(item, TokenDelta) for item in items) == 3
+    usage = items[-1]
+    assert isinstance(usage, Usage) and usage.completion_tokens == 3
+
+
+async def test_list_models(provider: OllamaProvider) -> None:
+    models = await provider.list_models()
+    assert models[0] == {
+        "name": "llama3.2:latest",
+        "size": 2_019_393_189,
+        "parameter_size": "3.2B",
+        "quantization": "Q4_K_M",
+    }
+    assert [m["name"] for m in models] == ["llama3.2:latest", "qwen2.5:0.5b"]
+
+
+async def test_unknown_model_is_model_not_found(provider: OllamaProvider) -> None:
+    with pytest.raises(LegalAssistantError) as info:
+        await _collect(provider.stream_chat(MESSAGES, model="mistral:7b"))
+    assert info.value.code == "model_not_found"
+    assert "mistral:7b" in info.value.detail
+    assert "mistral:7b" in info.value.message_fr
+
+
+@pytest.mark.parametrize("call", ["stream_chat", "list_models"])
+async def test_unreachable_is_provider_unavailable_in_french(call: str) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    async with OllamaProvider(url) as provider:
+        with pytest.raises(LegalAssistantError) as info:
+            if call == "stream_chat":
+                await _collect(provider.stream_chat(MESSAGES, model="llama3.2"))
+            else:
+                await provider.list_models()
+    assert time.monotonic() - started < 3.0
+    assert info.value.code == "provider_unavailable"
+    assert info.value.detail == url
+    assert info.value.message_fr == f"❌ Ollama n'est pas démarré ({url})"
+    assert f"Ollama n'est pas démarré (http://127.0.0.1:{url.rsplit(':', 1)[1]})" in (
+        info.value.message("fr")
+    )
+
+
+async def test_daemon_dying_mid_stream_is_engine_crashed(
+    fake: Any, provider: OllamaProvider
+) -> None:
+    fake.drop_after_tokens = 2
+    received: list[StreamItem] = []
+    with pytest.raises(LegalAssistantError) as info:
+        async for item in provider.stream_chat(MESSAGES, model="llama3.2"):
+            received.append(item)
+    assert info.value.code == "engine_crashed"
+    assert len(received) == 2
+
+
+async def test_cancellation_closes_upstream_connection(fake: Any, provider: OllamaProvider) -> None:
+    fake.stall_after_tokens = 1
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in provider.stream_chat(MESSAGES, model="llama3.2"):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake.disconnected.wait, 5)
+
+
+async def test_closing_the_iterator_closes_upstream_connection(
+    fake: Any, provider: OllamaProvider
+) -> None:
+    fake.stall_after_tokens = 1
+    async with contextlib.aclosing(provider.stream_chat(MESSAGES, model="llama3.2")) as stream:
+        async for item in stream:
+            assert isinstance(item, TokenDelta)
+            break
+    assert await asyncio.to_thread(fake.disconnected.wait, 5)
