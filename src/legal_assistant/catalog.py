@@ -122,3 +122,52 @@ def _check_path(model_id: str, name: str) -> None:
 
 def mlx_path_exists(ref: ModelRef) -> bool:
     return ref.kind == "path" and (Path(ref.name) / "config.json").is_file()
+
+
+# ---------------------------------------------------------------------- catalog entries
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    id: str
+    label_fr: str
+    label_en: str
+    size_bytes: int  # weights on disk (estimate for models not downloaded)
+    description: str = ""
+    recommended: bool = False
+
+
+_GB = 1024**3
+
+# The seed's MLX models, with its labels, plus the bundled default.
+MLX_CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        f"mlx:{BUNDLED_ALIAS}",
+        "🍎 SmolLM2 135M (MLX) - Intégré, hors ligne",
+        "🍎 SmolLM2 135M (MLX) - Bundled, offline",
+        95 * 1024**2,
+        "Petit modèle intégré : fonctionne partout, sans réseau.",
+    ),
+    CatalogEntry(
+        "mlx:mlx-community/Qwen2.5-3B-Instruct-4bit",
+        "🍎 Qwen 2.5 3B (MLX) - Recommandé Apple Silicon",
+        "🍎 Qwen 2.5 3B (MLX) - Recommended for Apple Silicon",
+        int(1.74 * _GB),
+        recommended=True,
+    ),
+    CatalogEntry(
+        "mlx:mlx-community/Llama-3.2-3B-Instruct-4bit",
+        "🍎 Llama 3.2 3B (MLX)",
+        "🍎 Llama 3.2 3B (MLX)",
+        int(1.8 * _GB),
+    ),
+    CatalogEntry(
+        "mlx:mlx-community/Mistral-7B-Instruct-v0.3-4bit",
+        "🍎 Mistral 7B (MLX)",
+        "🍎 Mistral 7B (MLX)",
+        int(4.1 * _GB),
+    ),
+)
+
+
+def ram_estimate(size_bytes: int) -> int:
+    """Weights + KV cache and runtime margin: ~1.2x the weights plus 150 MB."""
+    return int(size_bytes * 1.2) + 150 * 1024**2

@@ -55,6 +55,9 @@ class Supervisor:
         self._placement = asyncio.Lock()
         self._http = httpx.AsyncClient(trust_env=False)
         self._shutting_down = False
+        # engine id -> number of explicit stop() calls; a caller waiting for a start that
+        # an explicit stop cancelled gives up instead of restarting the stopped engine.
+        self._stop_requests: dict[str, int] = {}
 
     # ------------------------------------------------------------------ queries
     def engines(self) -> list[Engine]:
@@ -169,6 +172,7 @@ class Supervisor:
                     else:
                         continue
             started = True
+            stops = self._stop_requests.get(engine.id, 0)
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -176,6 +180,10 @@ class Supervisor:
                 if current is not None and current.cancelling():
                     raise  # our caller went away; the start goes on for the others
                 abandoned += 1  # the start itself was cancelled (stopped by someone)
+                if self._stop_requests.get(engine.id, 0) != stops:
+                    raise EngineStopped(
+                        "engine_crashed", "the engine was stopped during start"
+                    ) from None
                 if abandoned > 3:
                     raise EngineStopped(
                         "engine_crashed", "the engine was stopped during start"
@@ -238,6 +246,8 @@ class Supervisor:
                     await asyncio.gather(
                         *(e.wait_idle(self.settings.drain_timeout_s) for e in targets)
                     )
+                for e in targets:
+                    self._stop_requests[e.id] = self._stop_requests.get(e.id, 0) + 1
                 await asyncio.gather(*(e.stop() for e in targets))
             finally:
                 for e in targets:

@@ -1,0 +1,123 @@
+"""The FastAPI application: lifespan (start-up and the seed's shutdown lines), error
+handlers, routers, and the static web UI."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from legal_assistant import __version__
+from legal_assistant.api.deps import request_language
+from legal_assistant.api.routes import chat, conversations, engines, models
+from legal_assistant.api.routes import settings as settings_routes
+from legal_assistant.api.state import AppState
+from legal_assistant.chat.service import ChatService
+from legal_assistant.config import Settings
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.logging_setup import setup_logging
+from legal_assistant.runtime import service as mlx_service
+from legal_assistant.runtime.supervisor import Supervisor
+from legal_assistant.store import Database, DataDirLock
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def error_body(err: LegalAssistantError, language: str) -> dict[str, Any]:
+    body = err.to_dict("en" if language == "en" else "fr")
+    body["type"] = err.code
+    return {"error": body}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    log = setup_logging()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or Settings()
+        log.info("Legal Assistant API - Starting...")
+        lock: DataDirLock | None = None
+        if cfg.surrealdb_url is None or cfg.surrealdb_url.startswith(("surrealkv", "file")):
+            # The embedded engine has no lock of its own: two backends would corrupt it.
+            lock = DataDirLock(cfg.data_dir)
+            lock.acquire()
+        db = Database()
+        try:
+            await db.connect(
+                cfg.resolved_surrealdb_url,
+                cfg.surrealdb_namespace,
+                cfg.surrealdb_database,
+                cfg.surrealdb_user,
+                cfg.surrealdb_password,
+            )
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        log.info("SurrealDB connected (%s)", cfg.resolved_surrealdb_url)
+        supervisor = Supervisor(cfg)
+        reaped = supervisor.reap_orphans()
+        for entry in reaped:
+            log.warning(
+                "Ended orphaned engine pid %s (%s) left by a previous run", entry.pid, entry.model
+            )
+        mlx_service.set_supervisor(supervisor)
+        chat_service = ChatService(cfg, supervisor, db)
+        app.state.la = AppState(cfg, supervisor, db, chat_service, lock)
+        log.info("Legal Assistant API - Ready on http://%s:%s", cfg.host, cfg.port)
+        try:
+            yield
+        finally:
+            log.info("Legal Assistant API - Shutting down...")
+            stopped = await supervisor.shutdown()
+            if any(e.kind == "mlx" for e in stopped):
+                log.info("MLX server stopped")
+            mlx_service.set_supervisor(None)
+            await chat_service.aclose()
+            await db.close()
+            log.info("SurrealDB disconnected")
+            if lock is not None:
+                lock.release()
+            log.info("Goodbye!")
+
+    app = FastAPI(
+        title="Legal Assistant API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+    )
+
+    @app.exception_handler(LegalAssistantError)
+    async def on_error(request: Request, exc: LegalAssistantError) -> JSONResponse:
+        return JSONResponse(error_body(exc, request_language(request)), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg')}"
+            for e in exc.errors()[:5]
+        )
+        err = LegalAssistantError(
+            "bad_request",
+            problems[:500],
+            message_fr=f"❌ Requête invalide : {problems[:300]}",
+            message_en=f"❌ Invalid request: {problems[:300]}",
+        )
+        return JSONResponse(error_body(err, request_language(request)), status_code=400)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for module in (chat, settings_routes, engines, models, conversations):
+        app.include_router(module.router)
+    if (WEB_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

@@ -1,0 +1,20 @@
+"""POST /api/chat/stream — one chat turn as server-sent events."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sse_starlette.sse import EventSourceResponse
+
+from legal_assistant.api.deps import ApiKey, State
+from legal_assistant.api.sse import sse
+from legal_assistant.chat.service import ChatRequest
+
+router = APIRouter(dependencies=[ApiKey])
+
+
+@router.post("/api/chat/stream", response_class=EventSourceResponse)
+async def chat_stream(body: ChatRequest, state: State) -> EventSourceResponse:
+    """Events: `meta`, `status`*, `token`*, then `done` or `error`. A request that can be
+    refused is refused here with a 4xx JSON error, before anything is saved or started."""
+    turn = await state.chat.prepare(body)
+    return sse(state.chat.stream(turn))

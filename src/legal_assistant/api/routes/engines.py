@@ -1,0 +1,114 @@
+"""Supervised engines: list, start, stop, logs, and a live stream of transitions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sse_starlette.sse import EventSourceResponse
+
+from legal_assistant.api.deps import ApiKey, State, request_language
+from legal_assistant.api.sse import sse
+from legal_assistant.catalog import parse_model_id
+from legal_assistant.chat.service import ChatEvent
+from legal_assistant.chat.status import StatusFormatter
+from legal_assistant.errors import Language, LegalAssistantError
+from legal_assistant.runtime.events import EngineEvent
+from legal_assistant.runtime.supervisor import Supervisor
+
+router = APIRouter(dependencies=[ApiKey])
+
+
+class StartRequest(BaseModel):
+    model_id: str
+
+
+def engines_payload(supervisor: Supervisor) -> dict[str, Any]:
+    return {
+        "policy": "swap",
+        "engines": [e.status() for e in supervisor.engines()],
+    }
+
+
+@router.get("/api/engines")
+async def list_engines(state: State) -> dict[str, Any]:
+    return engines_payload(state.supervisor)
+
+
+@router.get("/api/engines/events", response_class=EventSourceResponse)
+async def engine_events(state: State) -> EventSourceResponse:
+    """`snapshot` (every engine's status) first, then one `engine` event per transition."""
+
+    async def gen() -> AsyncIterator[dict[str, Any]]:
+        with state.supervisor.bus.subscribe() as sub:
+            snapshot = engines_payload(state.supervisor)
+            yield {"event": "snapshot", "data": json.dumps(snapshot)}
+            async for ev in sub:
+                engine = state.supervisor.get(ev.engine)
+                data = ev.to_dict()
+                data["status"] = engine.status() if engine else None
+                yield {"event": "engine", "data": json.dumps(data)}
+
+    return EventSourceResponse(gen(), ping=15, send_timeout=30)
+
+
+@router.get("/api/engines/{engine_id}/logs")
+async def engine_logs(
+    engine_id: str, state: State, tail: int = Query(200, ge=1, le=5000)
+) -> dict[str, Any]:
+    engine = state.supervisor.get(engine_id)
+    if engine is None:
+        raise LegalAssistantError("not_found", f"engine {engine_id[:40]!r}")
+    return {"engine": engine.id, "model": engine.ref.id, "lines": engine.logs(tail)}
+
+
+@router.post("/api/engines/{engine_id}/stop")
+async def stop_engine(engine_id: str, state: State) -> dict[str, Any]:
+    engine = await state.supervisor.stop_engine(engine_id)
+    if engine is None:
+        raise LegalAssistantError("not_found", f"engine {engine_id[:40]!r}")
+    return engine.status()
+
+
+async def start_events(
+    supervisor: Supervisor, model_id: str, language: Language
+) -> AsyncIterator[ChatEvent]:
+    """Status events while an engine starts, then `done` (its status) or `error`."""
+    import asyncio
+    import time
+
+    ref = parse_model_id(model_id)
+    queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+    fmt = StatusFormatter(language, time.time())
+    task = asyncio.create_task(supervisor.ensure_ready(ref, on_event=queue.put_nowait))
+    while not task.done() or not queue.empty():
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            payload = fmt(getter.result())
+            if payload is not None:
+                yield ChatEvent("status", payload)
+        else:
+            getter.cancel()
+    try:
+        engine = task.result()
+    except LegalAssistantError as err:
+        yield ChatEvent("error", err.to_dict(language))
+        return
+    yield ChatEvent("done", engine.status())
+
+
+@router.post("/api/engines/start", response_model=None)
+async def start_engine(
+    body: StartRequest, state: State, request: Request
+) -> dict[str, Any] | EventSourceResponse:
+    ref = parse_model_id(body.model_id)
+    if not ref.managed:
+        raise LegalAssistantError("bad_request", f"{ref.provider} models are not supervised")
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return sse(start_events(state.supervisor, ref.id, request_language(request)))
+    engine = await state.supervisor.ensure_ready(ref)
+    return engine.status()

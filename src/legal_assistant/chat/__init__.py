@@ -1,0 +1,1 @@
+"""One chat turn: validate, persist, ensure the engine, stream, persist."""

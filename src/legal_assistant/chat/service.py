@@ -1,0 +1,348 @@
+"""One chat turn, from request to persisted answer.
+
+Order matters and is the product's promise:
+1. validate everything that can be refused (no side effect happens before this);
+2. persist the user's message — from here on, nothing the user typed can be lost;
+3. managed engine: `acquire` it, forwarding its transitions as status events (only when
+   a start actually happens: reuse is instant and silent);
+4. stream the answer as token events, holding the engine lease (a switch waits for us);
+5. persist the answer with its timings and usage — or what was generated so far, flagged
+   partial, if the engine died or the client went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from legal_assistant.catalog import ModelRef, parse_model_id
+from legal_assistant.chat.prompts import system_prompt
+from legal_assistant.chat.status import StatusFormatter
+from legal_assistant.config import OpenAIEndpoint, Settings
+from legal_assistant.errors import Language, LegalAssistantError
+from legal_assistant.providers import (
+    ChatProvider,
+    OllamaProvider,
+    OpenAICompatProvider,
+    TokenDelta,
+    Usage,
+)
+from legal_assistant.runtime.engine import Lease
+from legal_assistant.runtime.events import EngineEvent
+from legal_assistant.runtime.supervisor import Supervisor
+from legal_assistant.store import (
+    Database,
+    add_message,
+    create_conversation,
+    get_conversation,
+)
+
+
+class HistoryItem(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=200_000)
+
+
+class ChatRequest(BaseModel):
+    message: str
+    model_id: str | None = None
+    conversation_id: str | None = None
+    language: Language = "fr"
+    history: list[HistoryItem] | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEvent:
+    event: Literal["meta", "status", "token", "done", "error"]
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PreparedTurn:
+    request: ChatRequest
+    ref: ModelRef
+    message: str
+    history: list[dict[str, str]] = field(default_factory=list)
+    endpoint: OpenAIEndpoint | None = None
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        supervisor: Supervisor,
+        db: Database,
+        *,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.supervisor = supervisor
+        self.db = db
+        self._http = http or httpx.AsyncClient(trust_env=False)
+        self._ollama = OllamaProvider(settings.ollama_url)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._ollama.aclose()
+
+    # ------------------------------------------------------------------ step 1
+    async def prepare(self, request: ChatRequest) -> PreparedTurn:
+        """Validate a request; raise a 4xx LegalAssistantError, with no side effect."""
+        message = request.message.strip()
+        if not message:
+            raise LegalAssistantError(
+                "bad_request",
+                "empty message",
+                message_fr="❌ Le message est vide.",
+                message_en="❌ The message is empty.",
+            )
+        if len(message) > self.settings.max_message_chars:
+            raise LegalAssistantError(
+                "bad_request",
+                f"message longer than {self.settings.max_message_chars} characters",
+                message_fr=f"❌ Message trop long (maximum {self.settings.max_message_chars} "
+                "caractères).",
+                message_en=f"❌ Message too long (at most {self.settings.max_message_chars} "
+                "characters).",
+            )
+        if request.history and len(request.history) > self.settings.max_history_items:
+            raise LegalAssistantError(
+                "bad_request", f"more than {self.settings.max_history_items} history items"
+            )
+        ref = parse_model_id(request.model_id or self.settings.default_model)
+        endpoint = self._endpoint_for(ref) if ref.provider == "openai" else None
+        history: list[dict[str, str]] = []
+        if request.conversation_id is not None:
+            detail = await get_conversation(self.db, request.conversation_id)
+            if detail is None:
+                raise LegalAssistantError(
+                    "not_found",
+                    f"conversation {request.conversation_id[:64]!r}",
+                    message_fr="❌ Conversation introuvable.",
+                    message_en="❌ Conversation not found.",
+                )
+            history = [
+                {"role": m.role, "content": m.content}
+                for m in detail.messages
+                if m.role in ("user", "assistant") and m.content and not m.error_code
+            ]
+        elif request.history:
+            history = [{"role": h.role, "content": h.content} for h in request.history]
+        history = history[-self.settings.max_history_items :]
+        return PreparedTurn(request, ref, message, history, endpoint)
+
+    def _endpoint_for(self, ref: ModelRef) -> OpenAIEndpoint:
+        for ep in self.settings.openai_endpoints:
+            if ref.name in ep.models:
+                return ep
+        raise LegalAssistantError(
+            "model_not_found",
+            f"no configured OpenAI-compatible endpoint serves {ref.name!r}",
+            message_fr=f"❌ Aucun point d'accès OpenAI configuré ne sert le modèle {ref.name}.",
+            message_en=f"❌ No configured OpenAI-compatible endpoint serves {ref.name}.",
+        )
+
+    # ------------------------------------------------------------------ steps 2-5
+    async def stream(self, turn: PreparedTurn) -> AsyncIterator[ChatEvent]:
+        req, ref, lang = turn.request, turn.ref, turn.request.language
+        t0 = time.monotonic()
+        if req.conversation_id is None:
+            conv = await create_conversation(
+                self.db, title=_title(turn.message), language=lang, model_id=ref.id
+            )
+            conversation_id = conv.id
+        else:
+            conversation_id = req.conversation_id
+        user_msg = await add_message(
+            self.db, conversation_id=conversation_id, role="user", content=turn.message
+        )
+        yield ChatEvent(
+            "meta",
+            {
+                "conversation_id": conversation_id,
+                "user_message_id": user_msg.id,
+                "model": ref.id,
+                "provider": ref.provider,
+            },
+        )
+
+        answer = _Answer(conversation_id=conversation_id, ref=ref)
+        lease: Lease | None = None
+        try:
+            if ref.managed:
+                acquired: list[Lease] = []
+                async for ev in self._acquire(ref, lang, acquired):
+                    yield ev
+                lease = acquired[0]
+                answer.engine_port = lease.engine.port
+                answer.started = lease.started
+                answer.wait_s = lease.waited_s
+                base_url = f"{lease.engine.base_url}/v1"
+                provider: ChatProvider = OpenAICompatProvider(base_url, client=self._http)
+                model_name = lease.engine.served_model or ref.name
+            elif ref.provider == "ollama":
+                provider, model_name = self._ollama, ref.name
+            else:
+                assert turn.endpoint is not None
+                provider = OpenAICompatProvider(
+                    turn.endpoint.base_url, api_key=turn.endpoint.api_key, client=self._http
+                )
+                model_name = ref.name
+            messages = [
+                {"role": "system", "content": system_prompt(lang)},
+                *turn.history,
+                {"role": "user", "content": turn.message},
+            ]
+            answer.sent_at = time.monotonic()
+            stream = provider.stream_chat(
+                messages,
+                model=model_name,
+                max_tokens=req.max_tokens or self.settings.mlx_max_tokens,
+                temperature=req.temperature,
+            )
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    if isinstance(item, TokenDelta):
+                        answer.add(item.content)
+                        yield ChatEvent("token", {"content": item.content})
+                    elif isinstance(item, Usage):
+                        answer.usage = item
+            message_id = await answer.persist(self.db, t0)
+            yield ChatEvent(
+                "done",
+                {
+                    "conversation_id": conversation_id,
+                    "message_id": message_id,
+                    "usage": answer.usage_dict(),
+                    "timings": answer.timings(t0),
+                    "model": ref.id,
+                    "provider": ref.provider,
+                    "engine_port": answer.engine_port,
+                },
+            )
+        except LegalAssistantError as err:
+            answer.error = err
+            message_id = await answer.persist(self.db, t0)
+            data = err.to_dict(lang)
+            data.update({"conversation_id": conversation_id, "message_id": message_id})
+            data["partial"] = bool(answer.parts)
+            yield ChatEvent("error", data)
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away: keep what was generated, flagged partial. Shielded so
+            # the cancellation that brought us here does not also cancel the write.
+            answer.cancelled = True
+            await asyncio.shield(asyncio.ensure_future(answer.persist(self.db, t0)))
+            raise
+        finally:
+            if lease is not None:
+                lease.release()
+
+    async def _acquire(
+        self, ref: ModelRef, lang: Language, out: list[Lease]
+    ) -> AsyncIterator[ChatEvent]:
+        """Acquire the engine, yielding status events while it starts."""
+        queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        fmt = StatusFormatter(lang, time.time())
+        task = asyncio.create_task(self.supervisor.acquire(ref, on_event=queue.put_nowait))
+        try:
+            while not task.done():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    payload = fmt(getter.result())
+                    if payload is not None:
+                        yield ChatEvent("status", payload)
+                else:
+                    getter.cancel()
+            while not queue.empty():
+                payload = fmt(queue.get_nowait())
+                if payload is not None:
+                    yield ChatEvent("status", payload)
+            out.append(task.result())  # raises the classified error if the start failed
+        finally:
+            if not task.done():
+                task.cancel()  # our wait only: the start itself goes on for others
+                with contextlib.suppress(BaseException):
+                    await task
+            # Won the race against our cancellation: give the lease back.
+            if not out and task.done() and not task.cancelled() and task.exception() is None:
+                task.result().release()
+
+
+@dataclass(slots=True)
+class _Answer:
+    conversation_id: str
+    ref: ModelRef
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    engine_port: int | None = None
+    started: bool = False
+    wait_s: float = 0.0
+    sent_at: float | None = None
+    first_token_at: float | None = None
+    error: LegalAssistantError | None = None
+    cancelled: bool = False
+    persisted_id: str | None = None
+
+    def add(self, content: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+        self.parts.append(content)
+
+    def usage_dict(self) -> dict[str, int] | None:
+        if self.usage is None:
+            return None
+        return {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total,
+        }
+
+    def timings(self, t0: float) -> dict[str, float | None]:
+        now = time.monotonic()
+        ttft = self.first_token_at - self.sent_at if self.first_token_at and self.sent_at else None
+        gen = now - self.first_token_at if self.first_token_at else None
+        tokens = self.usage.completion_tokens if self.usage else len(self.parts)
+        return {
+            "queue_s": round(0.0 if self.started else self.wait_s, 4),
+            "start_s": round(self.wait_s if self.started else 0.0, 4),
+            "ttft_s": round(ttft, 4) if ttft is not None else None,
+            "total_s": round(now - t0, 4),
+            "tokens_per_s": round(tokens / gen, 2) if gen and tokens > 1 else None,
+        }
+
+    async def persist(self, db: Database, t0: float) -> str | None:
+        if self.persisted_id is not None:
+            return self.persisted_id
+        error_code = self.error.code if self.error else ("cancelled" if self.cancelled else None)
+        if error_code == "cancelled" and not self.parts:
+            return None  # the client left before any answer: nothing to keep
+        msg = await add_message(
+            db,
+            conversation_id=self.conversation_id,
+            role="assistant",
+            content="".join(self.parts),
+            model_id=self.ref.id,
+            provider=self.ref.provider,
+            engine_port=self.engine_port,
+            partial=error_code is not None,
+            error_code=error_code,
+            timings=self.timings(t0),
+            usage=self.usage_dict(),
+        )
+        self.persisted_id = msg.id
+        return msg.id
+
+
+def _title(message: str) -> str:
+    first_line = message.strip().splitlines()[0]
+    return first_line[:77] + "..." if len(first_line) > 80 else first_line
