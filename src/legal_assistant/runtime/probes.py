@@ -42,11 +42,13 @@ async def wait_http_up(client: httpx.AsyncClient, base_url: str) -> None:
 
 
 async def probe_completion(client: httpx.AsyncClient, base_url: str, served_model: str) -> None:
-    """One-token chat completion; returns when the model has answered."""
+    """One-token text completion; returns when the model has answered. A raw completion
+    of a one-word prompt (no chat template, no system prompt) is the cheapest request that
+    proves the weights are loaded: it keeps the probe's cost out of the cold start."""
     body = json.dumps(
         {
             "model": served_model,
-            "messages": [{"role": "user", "content": "ping"}],
+            "prompt": "Hi",
             "max_tokens": 1,
             "temperature": 0.0,
             "stream": False,
@@ -58,7 +60,7 @@ async def probe_completion(client: httpx.AsyncClient, base_url: str, served_mode
             # No read timeout here: the stall watchdog decides when waiting is pointless
             # (a loading model can legitimately take minutes on a first start).
             resp = await client.post(
-                f"{base_url}/v1/chat/completions",
+                f"{base_url}/v1/completions",
                 content=body,
                 headers={"Content-Type": "application/json"},
                 timeout=httpx.Timeout(None, connect=5.0),

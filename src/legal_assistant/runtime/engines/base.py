@@ -31,7 +31,6 @@ class EngineSpec(ABC):
     kind: str
     label: str  # human name, e.g. "MLX"
     graceful_signal: int = signal.SIGTERM
-    probe_path: str = "/v1/chat/completions"
 
     @abstractmethod
     async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:

@@ -1,0 +1,30 @@
+# Two commands on a fresh machine (Python 3.11+):  make run   |   make test
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV := $(CURDIR)/scripts/uv
+
+.PHONY: run test install lint check browser bench clean
+
+install:
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run legal-assistant serve
+
+lint: install
+	$(UV) run ruff check src tests benchmarks
+	$(UV) run ruff format --check src tests benchmarks
+	$(UV) run mypy
+
+browser:
+	scripts/ensure-chromium
+
+test: lint browser
+	$(UV) run pytest
+
+bench: install
+	$(UV) run python benchmarks/cold_start.py
+	$(UV) run python benchmarks/switch.py
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache test-artifacts
