@@ -67,6 +67,24 @@ def serve(
     from legal_assistant.api.app import create_app
 
     settings = load_settings(host=host, port=port)
+    # uvicorn would run the whole start-up and then fail to bind: say it clearly first.
+    from legal_assistant.runtime.ports import port_busy_error, port_is_free
+
+    try:
+        free = port_is_free(settings.port, settings.host)
+    except OSError as e:
+        raise fail(f"Cannot bind {settings.host}:{settings.port}: {e.strerror or e}") from e
+    if not free:
+        other = settings.port + 1
+        err = port_busy_error(
+            settings.port,
+            hint=(
+                f"ou utilisez un autre port (--port {other})",
+                f"or use another port (--port {other})",
+            ),
+        )
+        console.print(f"[red]{err.message_fr}[/red]\n[dim]{err.message_en}[/dim]")
+        raise typer.Exit(1)
     console.print(
         f"[bold]Legal Assistant[/bold] → http://{settings.host}:{settings.port}  "
         f"[dim](data: {settings.data_dir})[/dim]"

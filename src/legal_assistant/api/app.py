@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from legal_assistant import __version__
-from legal_assistant.api.deps import request_language
-from legal_assistant.api.routes import chat, conversations, engines, models
+from legal_assistant.api.deps import ApiKey, State, request_language
+from legal_assistant.api.metrics import Metrics
+from legal_assistant.api.routes import chat, conversations, engines, models, openai_gateway
 from legal_assistant.api.routes import settings as settings_routes
 from legal_assistant.api.state import AppState
 from legal_assistant.chat.service import ChatService
@@ -23,6 +26,7 @@ from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.logging_setup import setup_logging
 from legal_assistant.runtime import service as mlx_service
+from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import Database, DataDirLock
 
@@ -68,13 +72,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Ended orphaned engine pid %s (%s) left by a previous run", entry.pid, entry.model
             )
         mlx_service.set_supervisor(supervisor)
-        chat_service = ChatService(cfg, supervisor, db)
-        app.state.la = AppState(cfg, supervisor, db, chat_service, lock)
+        admission = Admission(cfg.max_inflight_per_engine, cfg.max_queue_per_engine)
+        chat_service = ChatService(cfg, supervisor, db, admission=admission)
+        metrics = Metrics(supervisor)
+        metrics.start()
+        # One pooled client for the gateway; no read timeout (an answer streams as long as
+        # it streams), a short connect timeout (a dead engine fails fast).
+        gateway_http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(None, connect=5.0))
+        app.state.la = AppState(
+            cfg, supervisor, db, chat_service, lock, admission, metrics, gateway_http
+        )
         log.info("Legal Assistant API - Ready on http://%s:%s", cfg.host, cfg.port)
         try:
             yield
         finally:
             log.info("Legal Assistant API - Shutting down...")
+            await metrics.stop()
+            await gateway_http.aclose()
             stopped = await supervisor.shutdown()
             if any(e.kind == "mlx" for e in stopped):
                 log.info("MLX server stopped")
@@ -116,7 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (chat, settings_routes, engines, models, conversations):
+    @app.get("/metrics", dependencies=[ApiKey])
+    async def metrics_endpoint(state: State) -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for module in (chat, settings_routes, engines, models, conversations, openai_gateway):
         app.include_router(module.router)
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

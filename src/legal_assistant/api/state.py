@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
+from legal_assistant.api.metrics import Metrics
 from legal_assistant.chat.service import ChatService
 from legal_assistant.config import Settings
+from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import Database, DataDirLock
 
@@ -17,3 +21,6 @@ class AppState:
     db: Database
     chat: ChatService
     lock: DataDirLock | None
+    admission: Admission
+    metrics: Metrics
+    gateway_http: httpx.AsyncClient

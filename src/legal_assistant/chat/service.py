@@ -34,6 +34,7 @@ from legal_assistant.providers import (
     TokenDelta,
     Usage,
 )
+from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.engine import Lease
 from legal_assistant.runtime.events import EngineEvent
 from legal_assistant.runtime.supervisor import Supervisor
@@ -83,8 +84,12 @@ class ChatService:
         db: Database,
         *,
         http: httpx.AsyncClient | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.settings = settings
+        self._admission = admission or Admission(
+            settings.max_inflight_per_engine, settings.max_queue_per_engine
+        )
         self.supervisor = supervisor
         self.db = db
         self._http = http or httpx.AsyncClient(trust_env=False)
@@ -177,7 +182,10 @@ class ChatService:
 
         answer = _Answer(conversation_id=conversation_id, ref=ref)
         lease: Lease | None = None
+        slots = contextlib.AsyncExitStack()
         try:
+            # Same per-engine concurrency bound as the /v1 gateway ("busy" beyond it).
+            await slots.enter_async_context(self._admission.slot(ref.id))
             if ref.managed:
                 acquired: list[Lease] = []
                 async for ev in self._acquire(ref, lang, acquired):
@@ -245,6 +253,7 @@ class ChatService:
         finally:
             if lease is not None:
                 lease.release()
+            await slots.aclose()
 
     async def _acquire(
         self, ref: ModelRef, lang: Language, out: list[Lease]

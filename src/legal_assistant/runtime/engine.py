@@ -99,6 +99,7 @@ class Engine:
         self._fatal: asyncio.Future[str] | None = None
         self._changed = asyncio.Event()  # pulsed on every transition
         self._old_logs: list[str] = []
+        self.model_arg: str | None = None  # resolved by preflight, used by the next start
 
     # ------------------------------------------------------------------ state
     @property
@@ -198,13 +199,27 @@ class Engine:
         t = self._start_task
         return t if t is not None and not t.done() else None
 
+    async def preflight(self) -> None:
+        """Resolve the model (convert the bundled one, find a cached snapshot, refuse an
+        impossible one) *before* the supervisor makes room: a request for a model that
+        cannot exist must fail without stopping the engine that works."""
+        try:
+            self.model_arg = await self.spec.resolve_model(self.ref, self.settings, self.progress)
+        except LegalAssistantError as err:
+            self.starts += 1
+            self._set_state(EngineState.STARTING, f"starting {self.ref.id}", phase="starting")
+            self._fail(err)
+            raise
+
     async def _start(self) -> None:
         t0 = time.monotonic()
         self.starts += 1
         self.last_error = None
         self._set_state(EngineState.STARTING, f"starting {self.ref.id}", phase="starting")
         try:
-            model_arg = await self.spec.resolve_model(self.ref, self.settings, self.progress)
+            model_arg, self.model_arg = self.model_arg, None
+            if model_arg is None:
+                model_arg = await self.spec.resolve_model(self.ref, self.settings, self.progress)
             attempts = 1 if self.settings.mlx_port else 3
             for attempt in range(1, attempts + 1):
                 try:

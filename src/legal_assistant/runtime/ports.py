@@ -50,14 +50,21 @@ def port_owner(port: int) -> str:
     return "an unknown process"
 
 
-def port_busy_error(port: int, log_tail: list[str] | None = None) -> LegalAssistantError:
+_ENGINE_HINT = (
+    "ou laissez Legal Assistant choisir un port libre (LEGAL_ASSISTANT_MLX_PORT=0)",
+    "or let Legal Assistant pick a free port (LEGAL_ASSISTANT_MLX_PORT=0)",
+)
+
+
+def port_busy_error(
+    port: int, log_tail: list[str] | None = None, *, hint: tuple[str, str] = _ENGINE_HINT
+) -> LegalAssistantError:
     owner = port_owner(port)
     return LegalAssistantError(
         "port_busy",
         f"port {port} is held by {owner}",
         message_fr=f"❌ Le port {port} est déjà utilisé par {owner}. Arrêtez ce programme, "
-        "ou laissez Legal Assistant choisir un port libre (LEGAL_ASSISTANT_MLX_PORT=0).",
-        message_en=f"❌ Port {port} is already used by {owner}. Stop that program, "
-        "or let Legal Assistant pick a free port (LEGAL_ASSISTANT_MLX_PORT=0).",
+        f"{hint[0]}.",
+        message_en=f"❌ Port {port} is already used by {owner}. Stop that program, {hint[1]}.",
         log_tail=log_tail or [],
     )

@@ -88,7 +88,21 @@ class Supervisor:
                 ref, spec, self.settings, bus=self.bus, registry=self.registry, http=self._http
             )
             self._engines[ref.id] = engine
+            self._forget_idle_records()
         return engine
+
+    def _forget_idle_records(self, keep: int = 8) -> None:
+        """Keep the records of at most `keep` stopped/failed engines (a typo in a model id
+        must not stay in the engine list forever)."""
+        idle = [
+            e
+            for e in self._engines.values()
+            if e.state in (EngineState.STOPPED, EngineState.FAILED)
+            and e.starting is None
+            and e.inflight == 0
+        ]
+        for e in sorted(idle, key=lambda e: e.last_used)[: max(0, len(idle) - keep)]:
+            del self._engines[e.ref.id]
 
     # ------------------------------------------------------------------ acquire
     async def ensure_ready(
@@ -164,6 +178,8 @@ class Supervisor:
                 async with self._placement:
                     if engine.is_available() or engine.starting is not None:
                         continue
+                    if engine.state in (EngineState.STOPPED, EngineState.FAILED):
+                        await engine.preflight()
                     await self._make_room(engine, on_event)
                     if engine.state is EngineState.STOPPING:
                         await engine.stop()

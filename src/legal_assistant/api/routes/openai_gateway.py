@@ -1,0 +1,385 @@
+"""OpenAI-compatible gateway: `/v1/models`, `/v1/chat/completions`, `/v1/completions`.
+
+Any OpenAI client (Open WebUI, editors, agents, the `openai` SDK) uses the supervised
+models; the `model` field picks (and if needed starts or switches) the engine.
+
+For managed engines the request is forwarded with only the `model` field rewritten to
+what the engine serves — a client must never make mlx_lm.server load an arbitrary Hub
+model — and the engine's bytes are streamed back as they arrive (no re-buffering, no
+per-chunk re-encoding). The engine lease is held until the last byte, so a switch waits
+for the stream; a client that disconnects closes the upstream request, so the engine stops
+generating for nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from legal_assistant.api.deps import ApiKey, State
+from legal_assistant.api.routes.models import build_catalog
+from legal_assistant.api.state import AppState
+from legal_assistant.catalog import ModelRef, parse_model_id
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.providers import OllamaProvider, TokenDelta, Usage
+from legal_assistant.runtime.engine import Lease
+from legal_assistant.runtime.events import EngineEvent
+
+router = APIRouter(dependencies=[ApiKey])
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error(err: LegalAssistantError) -> JSONResponse:
+    status = err.http_status
+    if err.code in ("unknown_provider", "model_not_found"):
+        status = 404
+    body = {
+        "error": {
+            "message": err.message_en + (f" ({err.detail})" if err.detail else ""),
+            "type": _ERROR_TYPES.get(status, "server_error"),
+            "code": err.code,
+            "param": "model"
+            if err.code in ("unknown_provider", "model_not_found", "invalid_model_id")
+            else None,
+        }
+    }
+    headers = {"Retry-After": "2"} if status == 429 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _CleanupStream(StreamingResponse):
+    """A StreamingResponse whose cleanup runs however the response ends — including a
+    client that disconnects before the first byte, when the body generator never starts
+    (its own `finally` would then never run and the engine lease would leak)."""
+
+    def __init__(
+        self, content: AsyncIterator[bytes], cleanup: Callable[[], Awaitable[None]], **kw: Any
+    ) -> None:
+        super().__init__(content, **kw)
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._cleanup()
+
+
+@router.get("/v1/models")
+async def v1_models(state: State) -> dict[str, Any]:
+    catalog = await build_catalog(state.settings, state.supervisor)
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": m["id"],
+                "object": "model",
+                "created": 0,
+                "owned_by": m["provider"],
+                "loaded": m["loaded"],
+                "state": m["state"],
+                "label": m["label"],
+                "available_offline": m["available_offline"],
+            }
+            for m in catalog["models"]
+        ],
+    }
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(request: Request, state: State) -> Response:
+    return await _gateway(request, state, "/v1/chat/completions")
+
+
+@router.post("/v1/completions", response_model=None)
+async def completions(request: Request, state: State) -> Response:
+    return await _gateway(request, state, "/v1/completions")
+
+
+async def _gateway(request: Request, state: AppState, path: str) -> Response:
+    t0 = time.perf_counter()
+    route = path.rsplit("/", 1)[-1]
+    try:
+        body = _parse_body(await request.body())
+        ref = parse_model_id(body["model"])
+        stream = bool(body.get("stream"))
+        if ref.provider == "ollama":
+            if path != "/v1/chat/completions":
+                raise LegalAssistantError("bad_request", "Ollama models: use /v1/chat/completions")
+            return await _ollama(state, ref, body, stream)
+        response = await _forward(request, state, ref, body, path, stream, t0, route)
+    except LegalAssistantError as err:
+        response = openai_error(err)
+    if not isinstance(response, StreamingResponse):
+        state.metrics.gateway_latency.labels(route, str(response.status_code)).observe(
+            time.perf_counter() - t0
+        )
+    return response
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as e:
+        raise LegalAssistantError("bad_request", f"invalid JSON body: {e}") from e
+    if not isinstance(body, dict):
+        raise LegalAssistantError("bad_request", "the body must be a JSON object")
+    if not isinstance(body.get("model"), str):
+        raise LegalAssistantError("bad_request", "missing 'model' (e.g. mlx:smollm2-135m)")
+    return body
+
+
+async def _forward(
+    request: Request,
+    state: AppState,
+    ref: ModelRef,
+    body: dict[str, Any],
+    path: str,
+    stream: bool,
+    t0: float,
+    route: str,
+) -> Response:
+    headers = {"Content-Type": "application/json"}
+    slot = state.admission.slot(ref.id)
+    await slot.__aenter__()  # raises "busy" (429) beyond the queue bound
+    lease: Lease | None = None
+    upstream: httpx.Response | None = None
+    released = False
+
+    async def cleanup(status: int = 200) -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        if upstream is not None:
+            await upstream.aclose()
+        if lease is not None:
+            lease.release()
+        await slot.__aexit__(None, None, None)
+        state.metrics.gateway_latency.labels(route, str(status)).observe(time.perf_counter() - t0)
+
+    try:
+        if ref.managed:
+            engine = state.supervisor.engine_for(ref)
+            cold = engine is None or not engine.is_available()
+            if stream and cold and state.settings.gateway_progress_comments:
+                return _CleanupStream(
+                    _progress_then_forward(state, ref, body, path, headers, t0),
+                    cleanup,
+                    media_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache"},
+                )
+            lease = await state.supervisor.acquire(ref)
+            body["model"] = lease.engine.served_model
+            url = f"{lease.engine.base_url}{path}"
+        else:
+            endpoint = state.chat._endpoint_for(ref)
+            url = f"{endpoint.base_url.rstrip('/')}{path.removeprefix('/v1')}"
+            if endpoint.api_key:
+                headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        upstream = await _send(state, url, body, headers)
+        if not stream:
+            content = await upstream.aread()
+            status = upstream.status_code
+            await cleanup(status)
+            return Response(
+                content,
+                status_code=status,
+                media_type=upstream.headers.get("content-type", "application/json"),
+            )
+        return _CleanupStream(
+            _relay(upstream, state, ref.id),
+            cleanup,
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type", "text/event-stream"),
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    except BaseException:
+        await cleanup(503)
+        raise
+
+
+async def _send(
+    state: AppState, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    req = state.gateway_http.build_request(
+        "POST", url, content=json.dumps(body).encode(), headers=headers
+    )
+    try:
+        return await state.gateway_http.send(req, stream=True)
+    except httpx.HTTPError as e:
+        raise LegalAssistantError("upstream_error", f"{url}: {type(e).__name__}: {e}") from e
+
+
+async def _relay(upstream: httpx.Response, state: AppState, model: str) -> AsyncIterator[bytes]:
+    counter = state.metrics.tokens.labels(model)
+    async for chunk in upstream.aiter_raw():
+        # Counting "data: " occurrences is cheap and needs no JSON decoding.
+        counter.inc(chunk.count(b"data: "))
+        yield chunk
+
+
+async def _progress_then_forward(
+    state: AppState,
+    ref: ModelRef,
+    body: dict[str, Any],
+    path: str,
+    headers: dict[str, str],
+    t0: float,
+) -> AsyncIterator[bytes]:
+    """Cold start with progress comments: SSE comment lines (ignored by OpenAI clients,
+    never fake content) while the engine starts, then the engine's stream."""
+    events: asyncio.Queue[EngineEvent] = asyncio.Queue()
+    task = asyncio.create_task(state.supervisor.acquire(ref, on_event=events.put_nowait))
+    lease: Lease | None = None
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait(
+                {getter, task}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not getter.done():
+                getter.cancel()
+            phase = getter.result().phase if getter in done else "loading"
+            yield f": {phase} {ref.id} {time.perf_counter() - t0:.1f}s\n\n".encode()
+        try:
+            lease = task.result()
+        except LegalAssistantError as err:
+            payload = json.loads(bytes(openai_error(err).body))
+            yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode()
+            return
+        body["model"] = lease.engine.served_model
+        upstream = await _send(state, f"{lease.engine.base_url}{path}", body, headers)
+        try:
+            async for chunk in _relay(upstream, state, ref.id):
+                yield chunk
+        finally:
+            await upstream.aclose()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if lease is None and task.done() and not task.cancelled() and task.exception() is None:
+            lease = task.result()
+        if lease is not None:
+            lease.release()
+
+
+async def _ollama(state: AppState, ref: ModelRef, body: dict[str, Any], stream: bool) -> Response:
+    """Ollama speaks its own protocol: translate to OpenAI chunks (the one place where
+    re-encoding is needed)."""
+    provider: OllamaProvider = state.chat._ollama
+    messages = [
+        {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
+        for m in body.get("messages", [])
+        if isinstance(m, dict)
+    ]
+    gen = provider.stream_chat(
+        messages,
+        model=ref.name,
+        max_tokens=body.get("max_tokens"),
+        temperature=body.get("temperature"),
+    )
+    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": ref.id,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    if not stream:
+        parts: list[str] = []
+        usage: Usage | None = None
+        async with contextlib.aclosing(gen):
+            async for item in gen:
+                if isinstance(item, TokenDelta):
+                    parts.append(item.content)
+                else:
+                    usage = item
+        return JSONResponse(
+            {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": ref.id,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(parts)},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": _usage(usage),
+            }
+        )
+
+    # Pull the first item before answering 200, so "Ollama is not running" is a real error.
+    first: TokenDelta | Usage | None = None
+    with contextlib.suppress(StopAsyncIteration):
+        first = await gen.__anext__()
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    async def sse() -> AsyncIterator[bytes]:
+        counter = state.metrics.tokens.labels(ref.id)
+        usage: Usage | None = None
+        async with contextlib.aclosing(gen):
+            pending = [first] if first is not None else []
+
+            async def items() -> AsyncIterator[TokenDelta | Usage]:
+                for p in pending:
+                    yield p
+                async for it in gen:
+                    yield it
+
+            async for item in items():
+                if isinstance(item, TokenDelta):
+                    counter.inc()
+                    data = chunk({"content": item.content}, None)
+                    yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+                else:
+                    usage = item
+        yield f"data: {json.dumps(chunk({}, 'stop'))}\n\n".encode()
+        if include_usage:
+            final = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": ref.id,
+                "choices": [],
+                "usage": _usage(usage),
+            }
+            yield f"data: {json.dumps(final)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(sse(), media_type="text/event-stream")
+
+
+def _usage(usage: Usage | None) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total,
+    }
