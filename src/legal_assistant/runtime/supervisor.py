@@ -216,6 +216,20 @@ class Supervisor:
         if not others:
             return
         for other in others:
+            # Let a start others are waiting for finish first: its waiters (registered on
+            # the task before us) take their leases, then we drain them. Cancelling it
+            # instead would make alternating requests cancel each other's starts forever.
+            start = other.starting
+            if start is not None:
+                try:
+                    await asyncio.shield(start)
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
+                except Exception:
+                    pass  # its failure is its waiters' news; we only needed it settled
+        for other in others:
             other.draining = True
         try:
             for other in others:
