@@ -300,6 +300,10 @@ class Engine:
                     await w
         if probe in done and probe.exception() is None:
             return
+        if probe in done and not fatal.done():
+            # The engine may reject the probe (404 "generation thread died") a moment
+            # before its log line explaining why reaches us: wait briefly for it.
+            await asyncio.wait({fatal}, timeout=0.5)
         tail = proc.tail(40)
         if fatal in done or fatal.done():
             await asyncio.sleep(_FATAL_SETTLE)
