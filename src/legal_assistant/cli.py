@@ -85,6 +85,18 @@ def serve(
         )
         console.print(f"[red]{err.message_fr}[/red]\n[dim]{err.message_en}[/dim]")
         raise typer.Exit(1)
+    # The lifespan takes the data-dir lock; a second backend would only learn it from
+    # uvicorn's start-up traceback. Checking first turns that into one clear line.
+    if settings.surrealdb_url is None or settings.surrealdb_url.startswith(("surrealkv", "file")):
+        from legal_assistant.store import DataDirLock
+
+        lock = DataDirLock(settings.data_dir)
+        try:
+            lock.acquire()
+        except LegalAssistantError as err:
+            console.print(f"[red]{err.message_fr}[/red] [dim]({err.detail})[/dim]", soft_wrap=True)
+            raise typer.Exit(1) from None
+        lock.release()
     console.print(
         f"[bold]Legal Assistant[/bold] → http://{settings.host}:{settings.port}  "
         f"[dim](data: {settings.data_dir})[/dim]"

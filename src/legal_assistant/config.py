@@ -10,12 +10,13 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_config_dir, user_data_dir
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -31,6 +32,13 @@ class OpenAIEndpoint(BaseModel):
     base_url: str
     api_key: str | None = None
     models: list[str] = Field(default_factory=list)
+
+
+class ModelOverride(BaseModel):
+    """Per-model settings, from the config file: `[models."mlx:org/repo"]`."""
+
+    idle_ttl_s: float | None = None
+    memory_gb: float | None = None  # override the memory estimate
 
 
 def _default_config_file() -> Path:
@@ -87,6 +95,18 @@ class Settings(BaseSettings):
     # What to do when draining times out: "error" (keep the old engine) or "force".
     drain_policy: Literal["error", "force"] = "error"
     stop_grace_s: float = 5.0
+    # Residency: "swap" = one engine per kind (the seed's behaviour); "budget" = several
+    # engines while their estimated memory fits the budget, evicting the LRU idle one.
+    residency: Literal["swap", "budget"] = "swap"
+    memory_budget_gb: float | None = None  # default: memory_budget_fraction of total RAM
+    memory_budget_fraction: float = Field(default=0.6, gt=0, le=1)
+    # Unload an engine after this many idle seconds (0 = never, as in the seed).
+    idle_ttl_s: float = Field(default=0.0, ge=0)
+    # Models started at backend start-up, in the background (comma-separated in the env).
+    preload: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    models: dict[str, ModelOverride] = Field(default_factory=dict)
+    # Seconds without a downloaded byte before a model download is abandoned.
+    download_stall_timeout_s: float = 60.0
     max_inflight_per_engine: int = 8
     max_queue_per_engine: int = 64
     gateway_progress_comments: bool = False
@@ -110,6 +130,13 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
+    @field_validator("preload", mode="before")
+    @classmethod
+    def _split_preload(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         # A legal assistant on the network without a key would expose clients' files.
@@ -127,6 +154,19 @@ class Settings(BaseSettings):
             return self.hf_home
         env = os.environ.get("HF_HOME")
         return Path(env) if env else Path.home() / ".cache" / "huggingface"
+
+    def memory_budget_bytes(self) -> int:
+        if self.memory_budget_gb is not None:
+            return int(self.memory_budget_gb * 1024**3)
+        import psutil
+
+        return int(psutil.virtual_memory().total * self.memory_budget_fraction)
+
+    def idle_ttl_for(self, model_id: str) -> float:
+        override = self.models.get(model_id)
+        if override is not None and override.idle_ttl_s is not None:
+            return override.idle_ttl_s
+        return self.idle_ttl_s
 
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to show in the API (no secrets)."""

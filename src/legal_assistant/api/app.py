@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.la = AppState(
             cfg, supervisor, db, chat_service, lock, admission, metrics, gateway_http
         )
+        # Preloaded models start in the background: the API answers meanwhile.
+        supervisor.preload(cfg.preload)
         log.info("Legal Assistant API - Ready on http://%s:%s", cfg.host, cfg.port)
         try:
             yield

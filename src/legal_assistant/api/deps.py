@@ -20,7 +20,11 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 def request_language(request: Request) -> Language:
-    lang = request.query_params.get("lang") or request.headers.get("accept-language", "fr")
+    lang = (
+        getattr(request.state, "language", None)  # set by a route whose body names it
+        or request.query_params.get("lang")
+        or request.headers.get("accept-language", "fr")
+    )
     return "en" if lang.lower().startswith("en") else "fr"
 
 

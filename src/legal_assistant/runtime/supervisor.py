@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ from legal_assistant.runtime.engines.mlx import MLXSpec
 from legal_assistant.runtime.events import EngineEvent, EventBus
 from legal_assistant.runtime.registry import Registry, RegistryEntry
 from legal_assistant.runtime.state import ACTIVE_STATES, EngineState
+
+log = logging.getLogger("legal_assistant")
 
 EventCallback = Callable[[EngineEvent], None]
 
@@ -55,6 +58,9 @@ class Supervisor:
         self._placement = asyncio.Lock()
         self._http = httpx.AsyncClient(trust_env=False)
         self._shutting_down = False
+        self._ttl_wakeup = asyncio.Event()
+        self._ttl_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         # engine id -> number of explicit stop() calls; a caller waiting for a start that
         # an explicit stop cancelled gives up instead of restarting the stopped engine.
         self._stop_requests: dict[str, int] = {}
@@ -87,6 +93,7 @@ class Supervisor:
             engine = Engine(
                 ref, spec, self.settings, bus=self.bus, registry=self.registry, http=self._http
             )
+            engine.on_idle = self._ttl_wakeup.set
             self._engines[ref.id] = engine
             self._forget_idle_records()
         return engine
@@ -130,6 +137,7 @@ class Supervisor:
         if self._shutting_down:
             raise LegalAssistantError("shutting_down")
         engine = self._engine(ref)
+        self._ensure_ttl_timer(ref)
         t0 = time.monotonic()
         if engine.is_available():  # the common case: no await, no subscription, no event
             return engine.lease(started=False, waited_s=0.0)
@@ -175,11 +183,13 @@ class Supervisor:
                 return engine.lease(started=started, waited_s=time.monotonic() - t0)
             task = engine.starting
             if task is None:
+                if engine.state in (EngineState.STOPPED, EngineState.FAILED):
+                    # Outside the placement lock: a download may take minutes and must
+                    # not hold up other models' placements.
+                    await engine.ensure_preflight()
                 async with self._placement:
                     if engine.is_available() or engine.starting is not None:
                         continue
-                    if engine.state in (EngineState.STOPPED, EngineState.FAILED):
-                        await engine.preflight()
                     await self._make_room(engine, on_event)
                     if engine.state is EngineState.STOPPING:
                         await engine.stop()
@@ -210,9 +220,64 @@ class Supervisor:
                     raise
 
     async def _make_room(self, engine: Engine, on_event: EventCallback | None) -> None:
-        """Residency policy "swap": at most one engine per kind. Drain, then stop, the
-        resident one — never while it is answering (bounded by drain_timeout_s)."""
-        others = [e for e in self.active(engine.kind) if e is not engine]
+        """Apply the residency policy before `engine` starts (placement lock held).
+
+        * "swap": at most one engine per kind (the seed's behaviour): evict the resident.
+        * "budget": keep engines while their estimated memory fits the budget; evict the
+          least recently used idle engine(s), never one with requests in flight (wait for
+          one to become idle instead, bounded by drain_timeout_s)."""
+        if self.settings.residency == "swap":
+            await self._evict(
+                [e for e in self.active(engine.kind) if e is not engine], engine, on_event
+            )
+            return
+        budget = self.settings.memory_budget_bytes()
+        need = engine.memory_estimate()
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        while True:
+            others = [e for e in self.active() if e is not engine]
+            used = sum(e.memory_estimate() for e in others)
+            if used + need <= budget or not others:
+                break
+            idle = [e for e in others if e.inflight == 0 and e.state is EngineState.READY]
+            if idle:
+                victim = min(idle, key=lambda e: e.last_used)
+                log.info(
+                    "Evicting %s (LRU idle) to fit %s in the memory budget",
+                    victim.ref.id,
+                    engine.ref.id,
+                )
+                await self._evict([victim], engine, on_event)
+                continue
+            if time.monotonic() > deadline:
+                raise LegalAssistantError(
+                    "switch_timeout",
+                    f"memory budget {budget / 1024**3:.1f} GB is full with engines that are "
+                    f"answering; {engine.ref.id} needs {need / 1024**3:.2f} GB",
+                )
+            if on_event is not None:
+                on_event(
+                    EngineEvent(
+                        engine.id,
+                        engine.ref.id,
+                        engine.state,
+                        engine.state,
+                        "waiting for memory: every loaded engine is answering",
+                        phase="queued",
+                    )
+                )
+            # Wake when any engine goes idle or changes state (a start finishing).
+            waits = [asyncio.ensure_future(e._idle.wait()) for e in others]
+            waits += [asyncio.ensure_future(e._changed.wait()) for e in others]
+            _, pending = await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            for w in pending:
+                w.cancel()
+        await _memory_available(need)
+
+    async def _evict(
+        self, others: list[Engine], engine: Engine, on_event: EventCallback | None
+    ) -> None:
+        """Drain, then stop, `others` — never while they are answering (bounded)."""
         if not others:
             return
         for other in others:
@@ -256,6 +321,67 @@ class Supervisor:
             for other in others:
                 other.draining = False
 
+    # ------------------------------------------------------------------ idle TTL
+    def _ensure_ttl_timer(self, ref: ModelRef) -> None:
+        if self._ttl_task is None and self.settings.idle_ttl_for(ref.id) > 0:
+            self._ttl_task = asyncio.create_task(self._ttl_loop(), name="idle-ttl")
+
+    async def _ttl_loop(self) -> None:
+        """Unload engines idle for longer than their TTL, counted from the end of their
+        last request. Sleeps until the nearest expiry; re-armed whenever a lease ends."""
+        while not self._shutting_down:
+            self._ttl_wakeup.clear()
+            next_in: float | None = None
+            for engine in list(self._engines.values()):
+                expires = engine.idle_expires_in()
+                if expires is None:
+                    continue
+                if expires <= 0:
+                    await self._unload_idle(engine)
+                else:
+                    next_in = expires if next_in is None else min(next_in, expires)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ttl_wakeup.wait(), next_in)
+
+    async def _unload_idle(self, engine: Engine) -> None:
+        async with self._placement:
+            expires = engine.idle_expires_in()
+            if expires is None or expires > 0 or engine.draining:
+                return  # a request came in meanwhile: its lease renewed the engine
+            # Same synchronous step as the check above: from here a new request sees the
+            # engine draining, waits for the placement lock, and starts it again — the
+            # TTL can never stop an engine under a request, by construction.
+            engine.draining = True
+            try:
+                log.info(
+                    "Unloading %s after %.0fs idle",
+                    engine.ref.id,
+                    self.settings.idle_ttl_for(engine.ref.id),
+                )
+                await engine.stop()
+            finally:
+                engine.draining = False
+
+    # ------------------------------------------------------------------ preload
+    def preload(self, models: list[str]) -> asyncio.Task[None] | None:
+        """Start `models` in the background (one after the other), without delaying the
+        caller; failures are logged, not raised."""
+        if not models:
+            return None
+
+        async def run() -> None:
+            for model in models:
+                try:
+                    await self.ensure_ready(model)
+                    log.info("Preloaded %s", model)
+                except LegalAssistantError as err:
+                    log.warning("Preload of %s failed: %s", model, err)
+
+        task = asyncio.create_task(run(), name="preload")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     # ------------------------------------------------------------------ stop
     async def stop(
         self, model: ModelRef | str | None = None, *, drain: bool = True
@@ -294,13 +420,36 @@ class Supervisor:
         """Stop everything now (bounded: stop = graceful signal, grace, SIGKILL). Returns the
         engines that were running, for the shutdown log."""
         self._shutting_down = True
+        for task in [*self._background, *([self._ttl_task] if self._ttl_task else [])]:
+            task.cancel()
         running = [e for e in self._engines.values() if e.pid is not None or e.starting]
         await asyncio.gather(*(e.stop() for e in self._engines.values()), return_exceptions=True)
         await self._http.aclose()
         return running
 
+    def residency(self) -> dict[str, object]:
+        """The policy and the memory picture, as shown by /api/engines and the UI."""
+        active = self.active()
+        return {
+            "policy": self.settings.residency,
+            "memory_budget_bytes": self.settings.memory_budget_bytes(),
+            "memory_estimate_bytes": sum(e.memory_estimate() for e in active),
+            "idle_ttl_s": self.settings.idle_ttl_s or None,
+        }
+
     def reap_orphans(self) -> list[RegistryEntry]:
         return self.registry.reap_orphans(grace=self.settings.stop_grace_s)
+
+
+async def _memory_available(need: int, wait_s: float = 10.0) -> None:
+    """After an eviction the kernel gets the memory back once the process is reaped;
+    wait (bounded) until it shows as available before loading the next model."""
+    import psutil
+
+    deadline = time.monotonic() + wait_s
+    # No event exists for "the kernel has memory again": a short bounded poll it is.
+    while psutil.virtual_memory().available < need and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
 
 
 async def _forward(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
 from legal_assistant.api.deps import ApiKey, State
@@ -13,8 +13,10 @@ router = APIRouter(dependencies=[ApiKey])
 
 
 @router.post("/api/chat/stream", response_class=EventSourceResponse)
-async def chat_stream(body: ChatRequest, state: State) -> EventSourceResponse:
+async def chat_stream(body: ChatRequest, state: State, request: Request) -> EventSourceResponse:
     """Events: `meta`, `status`*, `token`*, then `done` or `error`. A request that can be
     refused is refused here with a 4xx JSON error, before anything is saved or started."""
+    if "language" in body.model_fields_set:  # a refusal speaks the turn's language
+        request.state.language = body.language
     turn = await state.chat.prepare(body)
     return sse(state.chat.stream(turn))

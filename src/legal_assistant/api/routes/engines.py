@@ -28,7 +28,7 @@ class StartRequest(BaseModel):
 
 def engines_payload(supervisor: Supervisor) -> dict[str, Any]:
     return {
-        "policy": "swap",
+        **supervisor.residency(),
         "engines": [e.status() for e in supervisor.engines()],
     }
 

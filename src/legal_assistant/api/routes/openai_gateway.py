@@ -114,7 +114,7 @@ async def completions(request: Request, state: State) -> Response:
 
 async def _gateway(request: Request, state: AppState, path: str) -> Response:
     t0 = time.perf_counter()
-    route = path.rsplit("/", 1)[-1]
+    route = path.removeprefix("/v1/")  # "chat/completions" or "completions"
     try:
         body = _parse_body(await request.body())
         ref = parse_model_id(body["model"])
@@ -162,7 +162,9 @@ async def _forward(
     upstream: httpx.Response | None = None
     released = False
 
-    async def cleanup(status: int = 200) -> None:
+    async def cleanup(status: int | None = 200) -> None:
+        """Release everything; `status` None: `_gateway` records the request itself (a
+        plain response or an error), so it is not counted twice."""
         nonlocal released
         if released:
             return
@@ -172,7 +174,10 @@ async def _forward(
         if lease is not None:
             lease.release()
         await slot.__aexit__(None, None, None)
-        state.metrics.gateway_latency.labels(route, str(status)).observe(time.perf_counter() - t0)
+        if status is not None:
+            state.metrics.gateway_latency.labels(route, str(status)).observe(
+                time.perf_counter() - t0
+            )
 
     try:
         if ref.managed:
@@ -196,22 +201,22 @@ async def _forward(
         upstream = await _send(state, url, body, headers)
         if not stream:
             content = await upstream.aread()
-            status = upstream.status_code
-            await cleanup(status)
+            await cleanup(None)
             return Response(
                 content,
-                status_code=status,
+                status_code=upstream.status_code,
                 media_type=upstream.headers.get("content-type", "application/json"),
             )
+        status = upstream.status_code
         return _CleanupStream(
             _relay(upstream, state, ref.id),
-            cleanup,
-            status_code=upstream.status_code,
+            lambda: cleanup(status),
+            status_code=status,
             media_type=upstream.headers.get("content-type", "text/event-stream"),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     except BaseException:
-        await cleanup(503)
+        await cleanup(None)
         raise
 
 

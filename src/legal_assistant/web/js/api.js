@@ -1,0 +1,162 @@
+// Talking to the backend: JSON calls, the chat stream (SSE over a POST, read from fetch's
+// ReadableStream), and EventSource URLs. Every call carries the API key when one is set.
+import { getLanguage } from "./i18n.js";
+import { prefs } from "./prefs.js";
+
+export class ApiError extends Error {
+  constructor({ code = "unknown", message = "", detail = "", status = 0, logTail = [] } = {}) {
+    super(message || code);
+    this.code = code;
+    this.detail = detail;
+    this.status = status;
+    this.logTail = logTail;
+  }
+}
+
+export function authHeaders() {
+  const headers = { "Accept-Language": getLanguage() };
+  const key = prefs.apiKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  const err = body && typeof body === "object" ? body.error || body : {};
+  return new ApiError({
+    code: typeof err.code === "string" ? err.code : response.status === 401 ? "unauthorized" : "unknown",
+    message: typeof err.message === "string" ? err.message : "",
+    detail: typeof err.detail === "string" ? err.detail : "",
+    status: response.status,
+  });
+}
+
+/** fetch + JSON; throws ApiError (code "network" when the server cannot be reached). */
+export async function api(path, { method = "GET", body, signal, headers = {} } = {}) {
+  const init = { method, signal, headers: { ...authHeaders(), Accept: "application/json", ...headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (exc) {
+    if (exc && exc.name === "AbortError") throw exc;
+    throw new ApiError({ code: "network" });
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+/**
+ * POST `body` to `path` and call onEvent(name, data) for every server-sent event.
+ * Resolves when the stream ends; rejects with ApiError for a refused request (4xx JSON)
+ * or an unreachable server, and with an AbortError when `signal` aborts.
+ */
+export async function postStream(path, body, { signal, onEvent }) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      signal,
+      headers: {
+        ...authHeaders(),
+        Accept: "text/event-stream",
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify(body),
+    });
+  } catch (exc) {
+    if (exc && exc.name === "AbortError") throw exc;
+    throw new ApiError({ code: "network" });
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (!response.body) throw new ApiError({ code: "network" });
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SSEParser(onEvent);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      parser.feed(decoder.decode(value, { stream: true }));
+    }
+    parser.feed(decoder.decode());
+    parser.end();
+  } finally {
+    reader.releaseLock?.();
+  }
+}
+
+/** Incremental text/event-stream parser (https://html.spec.whatwg.org/#event-stream-interpretation). */
+export class SSEParser {
+  constructor(onEvent) {
+    this.onEvent = onEvent;
+    this.buffer = "";
+    this.event = "";
+    this.data = [];
+  }
+
+  feed(chunk) {
+    this.buffer += chunk;
+    let idx;
+    while ((idx = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buffer.slice(0, idx);
+      const sepLen = this.buffer.startsWith("\r\n", idx) ? 2 : 1;
+      // A lone \r at the very end may be the first half of \r\n: wait for more.
+      if (sepLen === 1 && this.buffer[idx] === "\r" && idx === this.buffer.length - 1) break;
+      this.buffer = this.buffer.slice(idx + sepLen);
+      this.line(line);
+    }
+  }
+
+  line(line) {
+    if (line === "") {
+      this.dispatch();
+      return;
+    }
+    if (line.startsWith(":")) return; // comment / ping
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.event = value;
+    else if (field === "data") this.data.push(value);
+  }
+
+  dispatch() {
+    if (this.data.length) {
+      const raw = this.data.join("\n");
+      let data = raw;
+      try {
+        data = JSON.parse(raw);
+      } catch {
+        data = { raw };
+      }
+      this.onEvent(this.event || "message", data);
+    }
+    this.event = "";
+    this.data = [];
+  }
+
+  end() {
+    if (this.buffer) this.line(this.buffer);
+    this.buffer = "";
+    this.dispatch();
+  }
+}
+
+/** URL for EventSource, which cannot send headers: the key goes in the query string. */
+export function eventSourceUrl(path) {
+  const url = new URL(path, document.baseURI);
+  const key = prefs.apiKey();
+  if (key) url.searchParams.set("api_key", key);
+  url.searchParams.set("lang", getLanguage());
+  return url.href;
+}

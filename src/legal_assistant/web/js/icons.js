@@ -1,0 +1,77 @@
+// Inline SVG icons (24x24, stroke-based), built with the DOM API.
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const PATHS = {
+  plus: ["M12 5v14", "M5 12h14"],
+  trash: [
+    "M3 6h18",
+    "M8 6V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2",
+    "M19 6l-1 14a2 2 0 0 1-2 2H8a2 2 0 0 1-2-2L5 6",
+    "M10 11v6",
+    "M14 11v6",
+  ],
+  copy: ["M9 9h11v11H9z", "M5 15H4V4h11v1"],
+  check: ["M20 6 9 17l-5-5"],
+  send: ["M12 19V5", "M5 12l7-7 7 7"],
+  stop: ["M7 7h10v10H7z"],
+  sliders: [
+    "M4 21v-7",
+    "M4 10V3",
+    "M12 21v-9",
+    "M12 8V3",
+    "M20 21v-5",
+    "M20 12V3",
+    "M1 14h6",
+    "M9 8h6",
+    "M17 16h6",
+  ],
+  server: [
+    "M3 4h18v6H3z",
+    "M3 14h18v6H3z",
+    "M7 7h.01",
+    "M7 17h.01",
+  ],
+  menu: ["M3 6h18", "M3 12h18", "M3 18h18"],
+  x: ["M18 6 6 18", "M6 6l12 12"],
+  chevron: ["M6 9l6 6 6-6"],
+  refresh: ["M21 12a9 9 0 1 1-3-6.7", "M21 3v6h-6"],
+  play: ["M7 4l13 8-13 8z"],
+  power: ["M12 2v10", "M18.4 6.6a9 9 0 1 1-12.8 0"],
+  terminal: ["M4 17l6-5-6-5", "M12 19h8"],
+  scale: [
+    "M12 3v18",
+    "M7 21h10",
+    "M5 7h14",
+    "M5 7l-3 7a3 3 0 0 0 6 0z",
+    "M19 7l-3 7a3 3 0 0 0 6 0z",
+  ],
+  message: ["M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"],
+  alert: ["M12 9v4", "M12 17h.01", "M10.3 3.9 1.8 18a2 2 0 0 0 1.7 3h17a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z"],
+  key: ["M15 7a4 4 0 1 1-4 4", "M11 11 3 19", "M6 16l2 2", "M15 7h.01"],
+  lock: ["M5 11h14v10H5z", "M8 11V7a4 4 0 0 1 8 0v4"],
+};
+
+export function icon(name, { size = 18, label = null } = {}) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", String(size));
+  svg.setAttribute("height", String(size));
+  svg.setAttribute("fill", "none");
+  svg.setAttribute("stroke", "currentColor");
+  svg.setAttribute("stroke-width", "2");
+  svg.setAttribute("stroke-linecap", "round");
+  svg.setAttribute("stroke-linejoin", "round");
+  svg.setAttribute("class", `icon icon-${name}`);
+  if (label) {
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+  } else {
+    svg.setAttribute("aria-hidden", "true");
+  }
+  for (const d of PATHS[name] || []) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
