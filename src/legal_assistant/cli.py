@@ -195,11 +195,23 @@ async def _ask_http(
 
 
 async def _render(events: AsyncIterator[tuple[str, dict[str, Any]]], language: Language) -> int:
-    """Status lines with a spinner, then the answer as it streams."""
+    """Status lines with a spinner (a progress bar while downloading), then the answer as
+    it streams."""
     spinner = console.status("…", spinner="dots")
     spinning = False
+    bar: DownloadBar | None = None
     try:
         async for event, data in events:
+            if event == "status" and data.get("phase") == "downloading":
+                if spinning:
+                    spinner.stop()
+                    spinning = False
+                bar = bar or DownloadBar(data["message"].split("...")[0] + "...")
+                bar.update(data.get("progress"), data.get("detail", ""))
+                continue
+            if bar is not None:
+                bar.close()
+                bar = None
             if event == "status":
                 elapsed = data.get("elapsed_s")
                 text = data["message"] + (f" [dim]({elapsed:.1f}s)[/dim]" if elapsed else "")
@@ -247,7 +259,32 @@ async def _render(events: AsyncIterator[tuple[str, dict[str, Any]]], language: L
     finally:
         if spinning:
             spinner.stop()
+        if bar is not None:
+            bar.close()
     return 1
+
+
+class DownloadBar:
+    """A Rich progress bar for the `downloading` phase: bytes, rate and ETA."""
+
+    def __init__(self, title: str) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("[dim]{task.fields[detail]}[/dim]"),
+            console=console,
+        )
+        self._task = self._progress.add_task(title, total=1.0, detail="")
+        self._progress.start()
+
+    def update(self, fraction: float | None, detail: str) -> None:
+        self._progress.update(self._task, completed=fraction or 0.0, detail=detail)
+
+    def close(self) -> None:
+        self._progress.stop()
 
 
 # --------------------------------------------------------------------------- models

@@ -67,6 +67,8 @@ class StatusFormatter:
         self._last_phase = event.phase
         if event.phase == "downloading" and event.progress is not None:
             message = f"{message} {event.progress * 100:.0f} %"
+            if event.detail:
+                message = f"{message} ({event.detail})"
         payload: dict[str, Any] = {
             "phase": event.phase,
             "message": message,

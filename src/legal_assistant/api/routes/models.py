@@ -15,7 +15,7 @@ from legal_assistant.config import Settings, is_loopback
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OllamaProvider
 from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID, bundled_gguf_path
-from legal_assistant.runtime.engines.mlx import cached_snapshot
+from legal_assistant.runtime.downloads import complete_snapshot
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -34,7 +34,7 @@ def _hf_cached_repos(hf_home: Path) -> dict[str, int]:
         return found
     for repo_dir in hub.glob("models--*--*"):
         repo = repo_dir.name.removeprefix("models--").replace("--", "/", 1)
-        snapshot = cached_snapshot(repo, hf_home)
+        snapshot = complete_snapshot(repo, hf_home)
         if snapshot is not None and any(snapshot.glob("*.safetensors")):
             found[repo] = _dir_size(repo_dir / "blobs") if (repo_dir / "blobs").is_dir() else 0
     return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from legal_assistant.runtime.bundled import (
     bundled_model_dir,
     ensure_bundled_model,
 )
+from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
 from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan, Progress
 
 _NOT_INSTALLED = re.compile(r"No module named '?(mlx_lm|mlx)\b|ModuleNotFoundError: .*mlx")
@@ -26,20 +26,6 @@ _MODEL_MISSING = re.compile(
     r"No such file or directory|not found|404 Client Error|config\.json",
     re.IGNORECASE,
 )
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def cached_snapshot(repo: str, hf_home: Path) -> Path | None:
-    """Local snapshot directory of `repo` in the Hugging Face cache, if it has a config."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo, "config.json", cache_dir=str(hf_home / "hub"))
-    if isinstance(found, str):
-        return Path(found).parent
-    return None
 
 
 class MLXSpec(EngineSpec):
@@ -61,18 +47,25 @@ class MLXSpec(EngineSpec):
             if not (Path(ref.name) / "config.json").is_file():
                 raise _not_found(ref, f"no MLX model (config.json) at {ref.name}")
             return ref.name
-        # org/repo: prefer the local snapshot, so a cached model never touches the network.
-        snapshot = await asyncio.to_thread(cached_snapshot, ref.name, settings.resolved_hf_home)
-        if snapshot is not None:
-            return str(snapshot)
-        if hub_offline():
-            raise LegalAssistantError(
-                "model_not_found",
-                f"{ref.name} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
-                message_fr=f"❌ Modèle introuvable hors ligne : {ref.id}",
-                message_en=f"❌ Model not available offline: {ref.id}",
-            )
-        return ref.name
+
+        # org/repo: a complete local snapshot is used as is (no network); otherwise the
+        # backend downloads it itself, with progress and a stall (not total) deadline, so
+        # the engine never downloads behind a load timeout. Offline → fails at once.
+        def on_progress(p: DownloadProgress) -> None:
+            parts = [f"{p.done_bytes / 1e6:.0f}/{(p.total_bytes or 0) / 1e6:.0f} MB"]
+            if p.rate_bps:
+                parts.append(f"{p.rate_bps / 1e6:.1f} MB/s")
+            if p.eta_s is not None:
+                parts.append(f"ETA {p.eta_s:.0f}s")
+            progress("downloading", " · ".join(parts), p.fraction)
+
+        path = await download_snapshot(
+            ref.name,
+            hf_home=settings.resolved_hf_home,
+            progress=on_progress,
+            stall_timeout_s=settings.download_stall_timeout_s,
+        )
+        return str(path)
 
     def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan:
         argv = [

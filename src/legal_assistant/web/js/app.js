@@ -1,14 +1,14 @@
 // Entry point: wires the views together, the header, the language switch and routing
 // (#/c/<conversation id> keeps the open conversation across reloads).
-import { focusComposer, initChat, openConversation, renderThread } from "./chat.js";
+import { focusComposer, initChat, openConversation, relabelModels, renderThread } from "./chat.js";
 import { $ } from "./dom.js";
 import { connectEngines, initEngines, isEnginesOpen, relabelEngines, setEnginesOpen } from "./engines.js";
 import { LANGUAGES, getLanguage, setLanguage, t, translateDom } from "./i18n.js";
 import { icon } from "./icons.js";
-import { initModels, loadCatalog, openModels, renderModels } from "./models.js";
+import { initModels, isModelsOpen, loadCatalog, openModels, renderModels } from "./models.js";
 import { prefs } from "./prefs.js";
 import { initSidebar, loadConversations, renderSidebar } from "./sidebar.js";
-import { engineFor, modelLabel, on, state } from "./state.js";
+import { engineFor, modelLabel, on, shortModelLabel, state } from "./state.js";
 
 const STATE_CLASS = {
   ready: "ok",
@@ -41,10 +41,12 @@ function updateTitle() {
 // ------------------------------------------------------------------ header
 function renderModelButton() {
   const btn = $("#model-btn");
-  const label = state.modelId ? modelLabel(state.modelId) : t("models.loading");
+  let label = t("models.loading");
+  if (state.modelId) label = modelLabel(state.modelId);
+  else if (state.catalog.loaded) label = t("header.noModel");
   const engine = engineFor(state.modelId);
   const dotState = engine ? STATE_CLASS[engine.state] || "idle" : "idle";
-  $("#model-btn-label").textContent = label;
+  $("#model-btn-label").textContent = state.modelId ? shortModelLabel(state.modelId) : label;
   $("#model-btn-dot").className = `dot dot-${dotState}`;
   btn.setAttribute("aria-label", `${t("header.settings")} — ${t("header.model", { model: label })}`);
   btn.title = t("header.model", { model: label });
@@ -134,6 +136,10 @@ function init() {
 
   on("navigate", navigate);
   on("model", renderModelButton);
+  on("catalog", () => {
+    relabelModels();
+    relabelEngines();
+  });
   on("engines", () => {
     renderModelButton();
     renderEnginesIndicator();
@@ -146,7 +152,9 @@ function init() {
     loadConversations().then(updateTitle);
   });
   on("turn-finished", () => loadConversations().then(updateTitle));
-  on("unauthorized", () => openModels({ focusKey: true }));
+  on("unauthorized", () => {
+    if (!isModelsOpen()) openModels({ focusKey: true });
+  });
   on("api-key", () => {
     connectEngines();
     loadCatalog();

@@ -6,7 +6,7 @@ import { getLanguage, has, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { renderMarkdown } from "./markdown.js";
 import { prefs } from "./prefs.js";
-import { emit, modelLabel, state } from "./state.js";
+import { emit, modelLabel, shortModelLabel, state } from "./state.js";
 import { toast } from "./toast.js";
 
 let threadEl;
@@ -111,7 +111,13 @@ function metaParts(message) {
   const timings = message.timings || {};
   const usage = message.usage || {};
   if (message.model_id) {
-    parts.push(h("span", { class: "meta-model", title: message.model_id }, modelLabel(message.model_id)));
+    parts.push(
+      h(
+        "span",
+        { class: "meta-model", title: `${modelLabel(message.model_id)} (${message.model_id})`, "data-model-id": message.model_id },
+        shortModelLabel(message.model_id),
+      ),
+    );
   }
   if (timings.ttft_s !== null && timings.ttft_s !== undefined) {
     parts.push(
@@ -296,6 +302,13 @@ class StatusGroup {
   stopTimer() {
     if (this.timer) clearInterval(this.timer);
     this.timer = 0;
+  }
+
+  fail() {
+    if (this.active) {
+      this.active.line.classList.add("is-failed");
+    }
+    this.end();
   }
 
   end() {
@@ -507,7 +520,7 @@ export async function send(text) {
 
   let finished = false;
   const showError = (err) => {
-    statuses.end();
+    statuses.fail();
     answer.flush();
     if (!answer.hasText) answer.el.remove();
     else answer.flag(t("msg.partial"));
@@ -614,6 +627,15 @@ export async function openConversation(id) {
     clear(innerEl);
     const err = exc instanceof ApiError ? exc : new ApiError({ code: "unknown" });
     innerEl.append(errorCard({ code: err.code, message: err.message, detail: err.detail }));
+  }
+}
+
+/** The catalog arrived after messages were drawn: put model labels in place of ids. */
+export function relabelModels() {
+  for (const el of innerEl.querySelectorAll(".meta-model[data-model-id]")) {
+    const id = el.dataset.modelId;
+    el.textContent = shortModelLabel(id);
+    el.title = `${modelLabel(id)} (${id})`;
   }
 }
 

@@ -13,6 +13,8 @@ const ACTIVE = new Set(["starting", "loading", "ready", "stopping"]);
 let panel;
 let listEl;
 let liveEl;
+let residencyEl;
+let residency = null; // {policy, memory_budget_bytes, memory_estimate_bytes, idle_ttl_s}
 let source = null;
 let tick = 0;
 let poll = 0;
@@ -30,6 +32,7 @@ export function connectEngines() {
   source = new EventSource(eventSourceUrl("api/engines/events"));
   source.addEventListener("snapshot", (ev) => {
     const data = JSON.parse(ev.data);
+    if (data.policy) residency = data;
     state.engines.clear();
     for (const status of data.engines || []) upsert(status);
     setLive(true);
@@ -43,6 +46,10 @@ export function connectEngines() {
       upsert({ ...entry.status, state: data.new, phase: data.phase });
     }
     changed();
+    // The memory picture is not in the event: refresh it when an engine settles.
+    if (isEnginesOpen() && data.old !== data.new && ["ready", "stopped", "failed"].includes(data.new)) {
+      refreshEngines();
+    }
   });
   source.addEventListener("open", () => setLive(true));
   source.addEventListener("error", () => setLive(false));
@@ -51,6 +58,7 @@ export function connectEngines() {
 async function refreshEngines() {
   try {
     const data = await api("api/engines");
+    if (data.policy) residency = data;
     const seen = new Set();
     for (const status of data.engines || []) {
       upsert(status);
@@ -143,6 +151,7 @@ function createCard(id) {
   view.starts = h("span");
   view.startTime = h("span");
   view.error = h("div", { class: "engine-error", hidden: true });
+  view.idle = h("div", { class: "engine-idle", hidden: true });
   view.action = h("button", { type: "button", class: "btn btn-sm", "data-testid": "engine-toggle" });
   view.action.addEventListener("click", () => {
     const entry = state.engines.get(id);
@@ -189,6 +198,7 @@ function createCard(id) {
       (view.lStarts = stat("", view.starts)),
     ),
     view.error,
+    view.idle,
     h("div", { class: "engine-actions" }, view.action, view.logsBtn),
     view.logs,
   );
@@ -241,6 +251,9 @@ function updateCard(view) {
   } else {
     view.error.hidden = true;
   }
+  const idleIn = s.state === "ready" && !s.inflight ? s.idle_expires_in_s : null;
+  view.idle.hidden = idleIn === null || idleIn === undefined;
+  if (!view.idle.hidden) view.idle.textContent = t("engines.idleIn", { v: fmt.seconds(idleIn, 0) });
   const active = ACTIVE.has(s.state) && s.state !== "stopping";
   const isBusy = busy.has(view.id) || s.state === "stopping";
   view.action.replaceChildren(
@@ -255,8 +268,44 @@ function updateCard(view) {
   view.refresh.title = t("engines.refresh");
 }
 
+function renderResidency() {
+  if (!residencyEl) return;
+  if (!residency) {
+    residencyEl.hidden = true;
+    return;
+  }
+  residencyEl.hidden = false;
+  const budget = residency.memory_budget_bytes;
+  const used = residency.memory_estimate_bytes || 0;
+  const policy = t(`engines.policy.${residency.policy}`);
+  const rows = [h("div", { class: "residency-policy" }, policy.startsWith("engines.") ? residency.policy : policy)];
+  if (budget) {
+    const pct = Math.max(0, Math.min(100, (used / budget) * 100));
+    const bar = h("div", { class: "meter-bar" });
+    bar.style.setProperty("width", `${pct}%`);
+    rows.push(
+      h(
+        "div",
+        {
+          class: "meter",
+          role: "meter",
+          "aria-valuemin": "0",
+          "aria-valuemax": String(budget),
+          "aria-valuenow": String(used),
+          "aria-label": t("engines.memory"),
+        },
+        bar,
+      ),
+      h("div", { class: "residency-mem" }, t("engines.memoryUse", { used: fmt.bytes(used), budget: fmt.bytes(budget) })),
+    );
+  }
+  if (residency.idle_ttl_s) rows.push(h("div", { class: "residency-ttl" }, t("engines.idleTtl", { v: fmt.seconds(residency.idle_ttl_s, 0) })));
+  residencyEl.replaceChildren(...rows);
+}
+
 export function renderEngines() {
   if (!listEl) return;
+  renderResidency();
   for (const [id, view] of cards) {
     if (!state.engines.has(id)) {
       view.el.remove();
@@ -341,6 +390,7 @@ export function initEngines() {
   panel = $("#engines-panel");
   listEl = $("#engines-list");
   liveEl = $("#engines-live");
+  residencyEl = $("#engines-residency");
   $("#engines-close").append(icon("x", { size: 18 }));
   $("#engines-close").addEventListener("click", () => {
     setEnginesOpen(false);
@@ -357,6 +407,7 @@ export function initEngines() {
 
 export function relabelEngines() {
   setLive(state.enginesLive);
+  renderResidency();
   if (state.engines.size === 0) {
     const empty = $(".engines-empty", listEl);
     if (empty) empty.replaceWith(emptyView());

@@ -23,6 +23,7 @@ export async function loadCatalog() {
   const known = state.catalog.models.some((m) => m.id === stored);
   state.modelId = known ? stored : state.catalog.default || stored || null;
   emit("model");
+  emit("catalog");
   renderModels();
 }
 
@@ -172,8 +173,14 @@ export function renderModels() {
     bodyEl.append(h("p", { class: "muted" }, t("models.loading")));
   } else if (catalog.error) {
     const err = catalog.error;
+    const hint = t(`hint.${err.code}`);
     bodyEl.append(
-      h("p", { class: "group-note is-error" }, err.message && err.code !== "network" ? err.message : t("models.loadError")),
+      h(
+        "div",
+        { class: "group-note is-error", role: "alert" },
+        h("p", {}, err.message && err.code !== "network" ? err.message : t("models.loadError")),
+        hint.startsWith("hint.") ? null : h("p", { class: "note-hint" }, hint),
+      ),
     );
   } else {
     const byProvider = { mlx: [], ollama: [], openai: [] };
@@ -186,6 +193,10 @@ export function renderModels() {
   if (typedKey !== undefined) $("#api-key", bodyEl).value = typedKey;
   bodyEl.scrollTop = scroll;
   if (focused) document.getElementById(focused)?.focus();
+}
+
+export function isModelsOpen() {
+  return Boolean(dialog && dialog.open);
 }
 
 export function openModels({ focusKey = false } = {}) {

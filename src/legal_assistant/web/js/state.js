@@ -42,6 +42,11 @@ export function modelLabel(id) {
   return (getLanguage() === "en" ? model.label_en : model.label_fr) || model.label || id;
 }
 
+/** The label without its " - remark" suffix, for tight places (metadata lines). */
+export function shortModelLabel(id) {
+  return modelLabel(id).split(" - ")[0];
+}
+
 /** The supervised engine serving `modelId`, if any. */
 export function engineFor(modelId) {
   for (const { status } of state.engines.values()) {
