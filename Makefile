@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(CURDIR)/scripts/uv
 
-.PHONY: run test install lint check browser bench clean
+.PHONY: run test install lint browser engines bench clean
 
 install:
 	$(UV) sync --frozen
@@ -19,12 +19,18 @@ lint: install
 browser:
 	scripts/ensure-chromium
 
-test: lint browser
+# llama.cpp compiles for a few minutes the first time (uv caches the wheel afterwards).
+engines: install
+	$(UV) run legal-assistant engines install llamacpp
+
+test: lint browser engines
 	$(UV) run pytest
 
-bench: install
+bench: install engines
 	$(UV) run python benchmarks/cold_start.py
 	$(UV) run python benchmarks/switch.py
+	$(UV) run python benchmarks/gateway.py
+	$(UV) run python benchmarks/engines.py
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -15,9 +15,10 @@ from typing import Literal
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.bundled import BUNDLED_ALIAS
 
-Provider = Literal["mlx", "ollama", "openai"]
-PROVIDERS: tuple[Provider, ...] = ("mlx", "ollama", "openai")
-MANAGED_PROVIDERS: frozenset[str] = frozenset({"mlx"})
+Provider = Literal["mlx", "llamacpp", "vllm", "ollama", "openai"]
+PROVIDERS: tuple[Provider, ...] = ("mlx", "llamacpp", "vllm", "ollama", "openai")
+# Providers whose inference server the backend owns (starts, stops, supervises).
+MANAGED_PROVIDERS: frozenset[str] = frozenset({"mlx", "llamacpp", "vllm"})
 MAX_MODEL_ID_LEN = 512
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
@@ -47,7 +48,7 @@ class ModelRef:
 
     @property
     def kind(self) -> Literal["alias", "path", "repo", "name"]:
-        if self.provider != "mlx":
+        if self.provider not in MANAGED_PROVIDERS:
             return "name"
         if self.name.startswith("/"):
             return "path"
@@ -92,12 +93,18 @@ def parse_model_id(model_id: str) -> ModelRef:
         )
     if not name or name.startswith("-"):
         raise _invalid(model_id, "a model name cannot be empty or start with '-'")
-    if provider == "mlx":
+    if provider in MANAGED_PROVIDERS:
         if name.startswith("/"):
             _check_path(model_id, name)
+            if provider == "llamacpp" and not name.endswith(".gguf"):
+                raise _invalid(model_id, "a llama.cpp model path must be a .gguf file")
+        elif provider == "llamacpp" and not _ALIAS.match(name):
+            raise _invalid(model_id, "expected an alias or an absolute path to a .gguf file")
+        elif provider == "vllm" and not _HF_REPO.match(name):
+            raise _invalid(model_id, "expected org/repo or an absolute path")
         elif not (_HF_REPO.match(name) or _ALIAS.match(name)):
             raise _invalid(model_id, "expected an alias, org/repo or an absolute path")
-        if name.startswith("/") is False and ".." in name.split("/"):
+        if not name.startswith("/") and ".." in name.split("/"):
             raise _invalid(model_id, "'..' is not allowed")
     elif provider == "ollama":
         if not _OLLAMA.match(name) or ".." in name:
@@ -164,6 +171,17 @@ MLX_CATALOG: tuple[CatalogEntry, ...] = (
         "🍎 Mistral 7B (MLX)",
         "🍎 Mistral 7B (MLX)",
         int(4.1 * _GB),
+    ),
+)
+
+
+LLAMACPP_CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        f"llamacpp:{BUNDLED_ALIAS}",
+        "🦙 SmolLM2 135M (llama.cpp) - Intégré, rapide sur CPU",
+        "🦙 SmolLM2 135M (llama.cpp) - Bundled, fast on CPU",
+        95 * 1024**2,
+        "Le même modèle intégré servi par llama.cpp (moteur à installer).",
     ),
 )
 

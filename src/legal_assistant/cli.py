@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -477,6 +478,37 @@ def engines_stop(
         console.print(f"No backend running; ended {len(ended)} leftover engine(s).")
         raise typer.Exit(0) from None
     console.print(f"Stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@engines_app.command("install")
+def engines_install(
+    engine: str = typer.Argument(..., help="Engine to install: llamacpp."),
+    force: bool = typer.Option(False, help="Reinstall even if present."),
+) -> None:
+    """Install an engine that is kept out of the base install (llama.cpp compiles for a
+    few minutes). Idempotent: does nothing when it is already installed."""
+    from legal_assistant.runtime.installer import install_llamacpp, is_installed
+
+    if engine != "llamacpp":
+        raise fail(f"Unknown engine {engine!r}: only 'llamacpp' is installed this way.")
+    settings = load_settings()
+    if is_installed(settings.engines_dir, "llamacpp") and not force:
+        console.print("llama.cpp is already installed.")
+        return
+    started = time.monotonic()
+    with console.status("Installing llama.cpp (compiling, a few minutes)…") as spinner:
+
+        def on_line(line: str) -> None:
+            elapsed = time.monotonic() - started
+            spinner.update(f"Installing llama.cpp — {elapsed:.0f}s — [dim]{line[:90]}[/dim]")
+
+        try:
+            python = asyncio.run(install_llamacpp(settings.engines_dir, on_line, force=force))
+        except LegalAssistantError as err:
+            raise fail(err, "en") from err
+    console.print(
+        f"[green]llama.cpp installed[/green] ({python}, {time.monotonic() - started:.0f}s)"
+    )
 
 
 @engines_app.command("logs")

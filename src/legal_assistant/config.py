@@ -86,6 +86,23 @@ class Settings(BaseSettings):
     # 0 = ask the OS for a free loopback port for each engine (default).
     mlx_port: int = 0
     mlx_max_tokens: int = 1024
+    # --- llama.cpp (llama-cpp-python's server, in a managed environment) ---
+    # Default: <engines_dir>/llamacpp/bin/python -m llama_cpp.server
+    llamacpp_command: list[str] | None = None
+    llamacpp_port: int = 0
+    llamacpp_n_ctx: int = 4096
+    llamacpp_threads: int | None = None  # default: physical cores
+    engines_dir: Path | None = (
+        None  # managed engine venvs; default ~/.cache/legal-assistant/engines
+    )
+    # --- vLLM (GPU servers; not run in CI) ---
+    vllm_command: list[str] = Field(default_factory=lambda: ["vllm", "serve"])
+    vllm_port: int = 0
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
+    vllm_pipeline_parallel_size: int = Field(default=1, ge=1)
+    vllm_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    vllm_max_model_len: int | None = None
+    vllm_distributed_executor_backend: Literal["ray", "mp"] | None = None
     models_dir: Path | None = None  # converted models; default ~/.cache/legal-assistant/models
     hf_home: Path | None = None  # default: HF_HOME or ~/.cache/huggingface
     # Seconds without any sign of progress (output, CPU time, readiness) before giving up.

@@ -523,7 +523,11 @@ def serve(config: FakeConfig, model: str | None, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, _ignored = build_parser().parse_known_args(argv)
+    args, ignored = build_parser().parse_known_args(argv)
+    if args.model is None and ignored and not ignored[0].startswith("-"):
+        # `vllm serve MODEL --host ...` names its model positionally: the fake stands in
+        # for that command line too.
+        args.model = ignored[0]
     config = resolve_config(args, dict(os.environ))
 
     if config.spawn_log:

@@ -21,8 +21,8 @@ _MESSAGES: dict[str, dict[Language, str]] = {
         "en": "⬇️ Downloading the model...",
     },
     "starting": {
-        "fr": "🍎 Démarrage du serveur {label}...",
-        "en": "🍎 Starting the {label} server...",
+        "fr": "{icon} Démarrage du serveur {label}...",
+        "en": "{icon} Starting the {label} server...",
     },
     "loading": {
         "fr": "⏳ Chargement du modèle en mémoire...",
@@ -38,14 +38,15 @@ _MESSAGES: dict[str, dict[Language, str]] = {
     },
 }
 
-ENGINE_LABELS = {"mlx": "MLX"}
+ENGINE_LABELS = {"mlx": "MLX", "llamacpp": "llama.cpp", "vllm": "vLLM"}
+ENGINE_ICONS = {"mlx": "🍎", "llamacpp": "🦙", "vllm": "🚀"}
 
 
 def status_message(phase: str, language: Language, kind: str = "mlx") -> str | None:
     template = _MESSAGES.get(phase, {}).get(language)
     if template is None:
         return None
-    return template.format(label=ENGINE_LABELS.get(kind, kind))
+    return template.format(label=ENGINE_LABELS.get(kind, kind), icon=ENGINE_ICONS.get(kind, "⚙️"))
 
 
 class StatusFormatter:

@@ -242,7 +242,7 @@ class Engine:
             if model_arg is None:
                 model_arg = await self.spec.resolve_model(self.ref, self.settings, self.progress)
                 self.weights_bytes = await asyncio.to_thread(_weights_size, model_arg)
-            attempts = 1 if self.settings.mlx_port else 3
+            attempts = 1 if self.spec.fixed_port(self.settings) else 3
             for attempt in range(1, attempts + 1):
                 try:
                     await self._spawn_and_probe(model_arg)
@@ -281,8 +281,9 @@ class Engine:
             self._set_state(EngineState.FAILED, err.detail or err.code, phase="failed", error=err)
 
     async def _spawn_and_probe(self, model_arg: str) -> None:
-        if self.settings.mlx_port:
-            port = self.settings.mlx_port
+        fixed = self.spec.fixed_port(self.settings)
+        if fixed:
+            port = fixed
             if not port_is_free(port):
                 raise port_busy_error(port)
         else:
@@ -300,9 +301,7 @@ class Engine:
         try:
             await proc.spawn()
         except OSError as e:
-            raise LegalAssistantError(
-                "engine_not_installed", f"cannot run {plan.argv[0]}: {e.strerror or e}"
-            ) from e
+            raise self.spec.not_installed(f"cannot run {plan.argv[0]}: {e.strerror or e}") from e
         self.process = proc
         self.port = port
         self.served_model = plan.served_model

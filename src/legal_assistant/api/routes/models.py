@@ -10,12 +10,14 @@ from typing import Any, TypedDict
 from fastapi import APIRouter
 
 from legal_assistant.api.deps import ApiKey, State
-from legal_assistant.catalog import MLX_CATALOG, ram_estimate
+from legal_assistant.catalog import LLAMACPP_CATALOG, MLX_CATALOG, ram_estimate
+from legal_assistant.chat.status import ENGINE_ICONS
 from legal_assistant.config import Settings, is_loopback
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OllamaProvider
 from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID, bundled_gguf_path
 from legal_assistant.runtime.downloads import complete_snapshot
+from legal_assistant.runtime.installer import is_installed
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -43,6 +45,18 @@ def _hf_cached_repos(hf_home: Path) -> dict[str, int]:
 class _Common(TypedDict):
     supervisor: Supervisor
     default_id: str
+
+
+def _hf_cached_ggufs(hf_home: Path) -> list[tuple[Path, int]]:
+    """GGUF files in the local Hugging Face cache (servable by llama.cpp as they are)."""
+    hub = hf_home / "hub"
+    if not hub.is_dir():
+        return []
+    found = []
+    for f in sorted(hub.glob("models--*--*/snapshots/*/*.gguf")):
+        if f.exists():  # a dangling symlink is an unfinished download
+            found.append((f, f.stat().st_size))
+    return found
 
 
 def _entry(
@@ -106,6 +120,39 @@ async def build_catalog(settings: Settings, supervisor: Supervisor) -> dict[str,
             )
         )
         seen.add(entry.id)
+    llamacpp_ready = is_installed(settings.engines_dir, "llamacpp")
+    ggufs = await asyncio.to_thread(_hf_cached_ggufs, hf_home)
+    for entry in LLAMACPP_CATALOG:
+        size = entry.size_bytes
+        with contextlib.suppress(Exception):
+            size = bundled_gguf_path().stat().st_size
+        item = _entry(
+            entry.id,
+            "llamacpp",
+            entry.label_fr,
+            entry.label_en,
+            size,
+            offline=True,
+            description=entry.description,
+            **common,
+        )
+        item["engine_installed"] = llamacpp_ready
+        models.append(item)
+        seen.add(entry.id)
+    for path, size in ggufs:
+        model_id = f"llamacpp:{path}"
+        item = _entry(
+            model_id,
+            "llamacpp",
+            f"🦙 {path.name} (llama.cpp, cache local)",
+            f"🦙 {path.name} (llama.cpp, local cache)",
+            size,
+            offline=True,
+            **common,
+        )
+        item["engine_installed"] = llamacpp_ready
+        models.append(item)
+        seen.add(model_id)
     for repo, size in sorted(cached.items()):
         model_id = f"mlx:{repo}"
         if model_id not in seen:
@@ -125,14 +172,15 @@ async def build_catalog(settings: Settings, supervisor: Supervisor) -> dict[str,
     for engine in supervisor.engines():  # e.g. mlx:/path models started by id
         if engine.ref.id not in seen:
             name = Path(engine.ref.name).name or engine.ref.name
+            label = f"{ENGINE_ICONS.get(engine.kind, '⚙️')} {name} ({engine.spec.label})"
             models.append(
                 _entry(
                     engine.ref.id,
-                    "mlx",
-                    f"🍎 {name} (MLX)",
-                    f"🍎 {name} (MLX)",
-                    None,
-                    offline=True,
+                    engine.kind,
+                    label,
+                    label,
+                    engine.weights_bytes,
+                    offline=engine.kind != "vllm",
                     **common,
                 )
             )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan
+from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec
 from legal_assistant.runtime.engines.mlx import MLXSpec
+from legal_assistant.runtime.engines.vllm import VLLMSpec
 
-__all__ = ["EngineSpec", "LaunchPlan", "MLXSpec"]
+__all__ = ["EngineSpec", "LaunchPlan", "LlamaCppSpec", "MLXSpec", "VLLMSpec"]

@@ -50,6 +50,14 @@ class EngineSpec(ABC):
     ) -> LegalAssistantError:
         """Turn the engine's last words into a classified error."""
 
+    def fixed_port(self, settings: Settings) -> int:
+        """A configured port for this kind (0 = ask the OS for a free one)."""
+        return 0
+
+    def not_installed(self, detail: str) -> LegalAssistantError:
+        """The engine's command cannot run: say how to install it."""
+        return LegalAssistantError("engine_not_installed", detail)
+
     def base_env(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
         hf_home = settings.resolved_hf_home

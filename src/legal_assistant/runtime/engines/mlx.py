@@ -67,6 +67,9 @@ class MLXSpec(EngineSpec):
         )
         return str(path)
 
+    def fixed_port(self, settings: Settings) -> int:
+        return settings.mlx_port
+
     def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan:
         argv = [
             *settings.mlx_command,

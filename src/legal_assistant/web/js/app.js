@@ -2,7 +2,14 @@
 // (#/c/<conversation id> keeps the open conversation across reloads).
 import { focusComposer, initChat, openConversation, relabelModels, renderThread } from "./chat.js";
 import { $ } from "./dom.js";
-import { connectEngines, initEngines, isEnginesOpen, relabelEngines, setEnginesOpen } from "./engines.js";
+import {
+  connectEngines,
+  initEngines,
+  isEnginesOpen,
+  refreshEngines,
+  relabelEngines,
+  setEnginesOpen,
+} from "./engines.js";
 import { LANGUAGES, getLanguage, setLanguage, t, translateDom } from "./i18n.js";
 import { icon } from "./icons.js";
 import { initModels, isModelsOpen, loadCatalog, openModels, renderModels } from "./models.js";
@@ -151,7 +158,10 @@ function init() {
     history.replaceState(null, "", `#/c/${encodeURIComponent(id)}`);
     loadConversations().then(updateTitle);
   });
-  on("turn-finished", () => loadConversations().then(updateTitle));
+  on("turn-finished", () => {
+    loadConversations().then(updateTitle);
+    if (isEnginesOpen()) refreshEngines(); // in-flight counts are not events
+  });
   on("unauthorized", () => {
     if (!isModelsOpen()) openModels({ focusKey: true });
   });

@@ -55,7 +55,7 @@ export function connectEngines() {
   source.addEventListener("error", () => setLive(false));
 }
 
-async function refreshEngines() {
+export async function refreshEngines() {
   try {
     const data = await api("api/engines");
     if (data.policy) residency = data;

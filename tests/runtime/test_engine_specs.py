@@ -1,0 +1,134 @@
+"""Engine specs other than MLX: command lines and error classification (vLLM from recorded
+output lines: there is no GPU here, so vLLM itself never runs in CI), and the full vLLM
+lifecycle with the fake engine standing in for the `vllm serve` binary."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from legal_assistant.config import Settings
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec
+from legal_assistant.runtime.engines.vllm import VLLMSpec
+from legal_assistant.runtime.state import EngineState
+from legal_assistant.runtime.supervisor import Supervisor
+
+FAKE_ENGINE = Path(__file__).resolve().parents[1] / "fakes" / "fake_engine.py"
+
+
+def test_vllm_command_line_carries_parallelism_and_ray(settings: Settings) -> None:
+    s = settings.model_copy(
+        update={
+            "vllm_tensor_parallel_size": 4,
+            "vllm_pipeline_parallel_size": 2,
+            "vllm_gpu_memory_utilization": 0.85,
+            "vllm_max_model_len": 8192,
+            "vllm_distributed_executor_backend": "ray",
+        }
+    )
+    plan = VLLMSpec().launch("org/model", "127.0.0.1", 9000, s)
+    argv = plan.argv
+    assert argv[:3] == ["vllm", "serve", "org/model"]
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert pairs == {
+        "--host": "127.0.0.1",
+        "--port": "9000",
+        "--tensor-parallel-size": "4",
+        "--pipeline-parallel-size": "2",
+        "--gpu-memory-utilization": "0.85",
+        "--max-model-len": "8192",
+        "--distributed-executor-backend": "ray",
+    }
+    assert plan.served_model == "org/model"
+    assert plan.env["VLLM_NO_USAGE_STATS"] == "1"
+
+
+# Lines as vLLM prints them (recorded from its logs and issue reports).
+VLLM_LINES = {
+    "engine_crashed": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. "
+    "GPU 0 has a total capacity of 23.68 GiB of which 1.06 GiB is free.",
+    "engine_not_installed": "RuntimeError: Failed to infer device type",
+    "model_not_found": "OSError: nobody/none is not a local folder and is not a valid model "
+    "identifier listed on 'https://huggingface.co/models'",
+    "port_busy": "OSError: [Errno 98] error while attempting to bind on address "
+    "('127.0.0.1', 8000): address already in use",
+}
+
+
+@pytest.mark.parametrize(("code", "line"), sorted(VLLM_LINES.items()))
+def test_vllm_fatal_lines_are_classified(code: str, line: str) -> None:
+    spec = VLLMSpec()
+    assert spec.fatal_line(line)
+    err = spec.classify(tail=["INFO starting", line], exit_code=None, fatal=line)
+    assert err.code == code
+    assert err.message("fr").startswith("❌") and err.log_tail
+
+
+def test_vllm_oom_and_no_gpu_messages_are_specific() -> None:
+    spec = VLLMSpec()
+    oom = spec.classify(tail=[VLLM_LINES["engine_crashed"]], exit_code=1, fatal=None)
+    assert "GPU" in oom.message("fr") and "--max-model-len" in oom.message("en")
+    no_gpu = spec.classify(
+        tail=["RuntimeError: No CUDA GPUs are available"], exit_code=1, fatal=None
+    )
+    assert "GPU" in no_gpu.message("en")
+
+
+def test_llamacpp_command_line_uses_physical_cores(settings: Settings) -> None:
+    s = settings.model_copy(update={"llamacpp_threads": 2, "llamacpp_n_ctx": 2048})
+    plan = LlamaCppSpec().launch("/m/model.gguf", "127.0.0.1", 9001, s)
+    assert plan.argv[1:3] == ["-m", "llama_cpp.server"]
+    pairs = dict(zip(plan.argv[3::2], plan.argv[4::2], strict=True))
+    assert pairs["--model"] == "/m/model.gguf" and pairs["--host"] == "127.0.0.1"
+    assert pairs["--n_threads"] == "2" and pairs["--n_threads_batch"] == "2"
+    assert pairs["--n_ctx"] == "2048"
+
+
+def test_llamacpp_bind_error_is_port_busy() -> None:
+    spec = LlamaCppSpec()
+    line = "ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', 1)"
+    assert spec.fatal_line(line)
+    assert spec.classify(tail=[line], exit_code=3, fatal=line).code == "port_busy"
+
+
+async def test_llamacpp_not_installed_names_the_install_command(
+    settings: Settings, tmp_path: Path
+) -> None:
+    sup = Supervisor(settings.model_copy(update={"engines_dir": tmp_path / "no-engines"}))
+    try:
+        with pytest.raises(LegalAssistantError) as err:
+            await sup.ensure_ready("llamacpp:smollm2-135m")
+    finally:
+        await sup.shutdown()
+    assert err.value.code == "engine_not_installed"
+    assert "legal-assistant engines install llamacpp" in err.value.message("fr")
+
+
+async def test_vllm_lifecycle_with_the_fake_engine(
+    fake_settings: Settings, fake_model: Callable[..., Path]
+) -> None:
+    """The fake engine stands in for `vllm serve` (positional model, same flags)."""
+    model = fake_model("vllm-model", tokens=4)
+    settings = fake_settings.model_copy(update={"vllm_command": [sys.executable, str(FAKE_ENGINE)]})
+    sup = Supervisor(settings)
+    try:
+        engine = await sup.ensure_ready(f"vllm:{model}")
+        assert engine.state is EngineState.READY and engine.kind == "vllm"
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            resp = await client.post(
+                f"{engine.base_url}/v1/chat/completions",
+                json={"model": engine.served_model, "messages": [{"role": "user", "content": "x"}]},
+            )
+        assert resp.status_code == 200
+        # Another kind: an MLX engine may run beside it (swap is per kind).
+        mlx = await sup.ensure_ready(f"mlx:{fake_model('mlx-model')}")
+        assert engine.state is EngineState.READY and mlx.state is EngineState.READY
+        await sup.stop(f"vllm:{model}")
+        assert engine.state is EngineState.STOPPED
+    finally:
+        await sup.shutdown()
