@@ -39,6 +39,7 @@ _ids = itertools.count(1)
 _WATCH_INTERVAL = 0.1
 # After a fatal line, let the traceback that follows it land before classifying.
 _FATAL_SETTLE = 0.15
+_BACKOFF_MAX_S = 60.0
 
 
 class EngineStopped(LegalAssistantError):
@@ -104,6 +105,9 @@ class Engine:
         self._fatal: asyncio.Future[str] | None = None
         self._changed = asyncio.Event()  # pulsed on every transition
         self._old_logs: list[str] = []
+        # Crash-loop backoff: consecutive failed starts, and when the next may begin.
+        self.failed_starts = 0
+        self.retry_at = 0.0  # monotonic
         self.model_arg: str | None = None  # resolved by preflight, used by the next start
         self.weights_bytes: int | None = None  # size on disk of the resolved model
         self.peak_rss: int = 0
@@ -259,13 +263,17 @@ class Engine:
             raise
         except LegalAssistantError as e:
             await self._discard_process()
+            self._note_failed_start()
             self._fail(e)
             raise
         except Exception as e:  # a bug or an OS error: still a clean, classified failure
             await self._discard_process()
             err = LegalAssistantError("engine_crashed", f"{type(e).__name__}: {e}")
+            self._note_failed_start()
             self._fail(err)
             raise err from e
+        self.failed_starts = 0
+        self.retry_at = 0.0
         self.start_duration_s = time.monotonic() - t0
         self.ready_at = time.monotonic()
         self.ready_wall = time.time()
@@ -274,6 +282,30 @@ class Engine:
         self.last_used = time.monotonic()
         if self.on_idle is not None:
             self.on_idle()
+
+    def _note_failed_start(self) -> None:
+        """An engine that dies at every start is not respawned on every request: after the
+        second failure in a row, starts wait 1, 2, 4 ... up to 60 s (reset when it gets
+        ready). Requests meanwhile get the last error at once, with the retry delay."""
+        self.failed_starts += 1
+        if self.failed_starts >= 2:
+            delay = min(_BACKOFF_MAX_S, 2.0 ** (self.failed_starts - 2))
+            self.retry_at = time.monotonic() + delay
+
+    def backoff_error(self) -> LegalAssistantError | None:
+        """The error to answer with while the crash-loop backoff holds, else None."""
+        wait = self.retry_at - time.monotonic()
+        if self.state is not EngineState.FAILED or wait <= 0 or self.last_error is None:
+            return None
+        err = self.last_error
+        return LegalAssistantError(
+            err.code,
+            f"{err.detail} — {self.failed_starts} failed starts in a row; "
+            f"next attempt allowed in {wait:.0f}s",
+            message_fr=err.message_fr,
+            message_en=err.message_en,
+            log_tail=err.log_tail,
+        )
 
     def _fail(self, err: LegalAssistantError) -> None:
         self.last_error = err
@@ -501,6 +533,8 @@ class Engine:
             "inflight": self.inflight,
             "draining": self.draining,
             "starts": self.starts,
+            "failed_starts": self.failed_starts,
+            "retry_in_s": max(0.0, self.retry_at - time.monotonic()) or None,
             "start_duration_s": self.start_duration_s,
             "last_error": self.last_error.to_dict("en") if self.last_error else None,
         }

@@ -189,6 +189,9 @@ class Supervisor:
                 return engine.lease(started=started, waited_s=time.monotonic() - t0)
             task = engine.starting
             if task is None:
+                backoff = engine.backoff_error()
+                if backoff is not None:
+                    raise backoff
                 if engine.state in (EngineState.STOPPED, EngineState.FAILED):
                     # Outside the placement lock: a download may take minutes and must
                     # not hold up other models' placements.

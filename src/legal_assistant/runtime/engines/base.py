@@ -13,6 +13,19 @@ from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 
+# Variables an engine may need: system basics, locale, Python, Hugging Face, accelerators.
+_ENV_KEEP = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TMPDIR", "TZ", "TERM",
+     "SYSTEMROOT", "VIRTUAL_ENV", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH",
+     "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NO_PROXY", "no_proxy", "HTTPS_PROXY",
+     "https_proxy", "HTTP_PROXY", "http_proxy"}
+)  # fmt: skip
+_ENV_KEEP_PREFIXES = (
+    "LC_", "PYTHON", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "MLX_", "METAL_", "CUDA_",
+    "NVIDIA_", "ROCM_", "HIP_", "VLLM_", "RAY_", "NCCL_", "GGML_", "LLAMA_", "XDG_",
+)  # fmt: skip
+
 # progress(phase, detail, fraction) — lets a spec report work before the spawn (conversion,
 # download) through the engine's event stream.
 Progress = Callable[[str, str, float | None], None]
@@ -59,7 +72,13 @@ class EngineSpec(ABC):
         return LegalAssistantError("engine_not_installed", detail)
 
     def base_env(self, settings: Settings) -> dict[str, str]:
-        env = dict(os.environ)
+        """A minimal environment: what an inference server needs to run, and nothing of
+        the backend's secrets (API keys, endpoint keys, database passwords)."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in _ENV_KEEP or k.startswith(_ENV_KEEP_PREFIXES)
+        }
         hf_home = settings.resolved_hf_home
         # mlx_lm.server's /v1/models logs a CacheNotFound traceback and returns an empty
         # body when $HF_HOME/hub does not exist.
