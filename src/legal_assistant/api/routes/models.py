@@ -7,13 +7,13 @@ import contextlib
 from pathlib import Path
 from typing import Any, TypedDict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from legal_assistant.api.deps import ApiKey, State
+from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.catalog import LLAMACPP_CATALOG, MLX_CATALOG, ram_estimate
 from legal_assistant.chat.status import ENGINE_ICONS
 from legal_assistant.config import Settings, is_loopback
-from legal_assistant.errors import LegalAssistantError
+from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import OllamaProvider
 from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID, bundled_gguf_path
 from legal_assistant.runtime.downloads import complete_snapshot
@@ -90,7 +90,9 @@ def _entry(
     }
 
 
-async def build_catalog(settings: Settings, supervisor: Supervisor) -> dict[str, Any]:
+async def build_catalog(
+    settings: Settings, supervisor: Supervisor, language: Language = "fr"
+) -> dict[str, Any]:
     hf_home = settings.resolved_hf_home
     cached = await asyncio.to_thread(_hf_cached_repos, hf_home)
     models: list[dict[str, Any]] = []
@@ -201,7 +203,7 @@ async def build_catalog(settings: Settings, supervisor: Supervisor) -> dict[str,
                 )
             )
     except LegalAssistantError as err:
-        ollama_error = err.message("fr")
+        ollama_error = err.message(language)
     finally:
         await provider.aclose()
     for ep in settings.openai_endpoints:
@@ -222,5 +224,5 @@ async def build_catalog(settings: Settings, supervisor: Supervisor) -> dict[str,
 
 
 @router.get("/api/models")
-async def models(state: State) -> dict[str, Any]:
-    return await build_catalog(state.settings, state.supervisor)
+async def models(state: State, request: Request) -> dict[str, Any]:
+    return await build_catalog(state.settings, state.supervisor, request_language(request))
