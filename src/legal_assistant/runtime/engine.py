@@ -108,6 +108,7 @@ class Engine:
         # Crash-loop backoff: consecutive failed starts, and when the next may begin.
         self.failed_starts = 0
         self.retry_at = 0.0  # monotonic
+        self.spawns = 0  # processes spawned so far (a start may fail before spawning)
         self.model_arg: str | None = None  # resolved by preflight, used by the next start
         self.weights_bytes: int | None = None  # size on disk of the resolved model
         self.peak_rss: int = 0
@@ -238,6 +239,7 @@ class Engine:
 
     async def _start(self) -> None:
         t0 = time.monotonic()
+        spawns = self.spawns
         self.starts += 1
         self.last_error = None
         self._set_state(EngineState.STARTING, f"starting {self.ref.id}", phase="starting")
@@ -263,13 +265,13 @@ class Engine:
             raise
         except LegalAssistantError as e:
             await self._discard_process()
-            self._note_failed_start()
+            self._note_failed_start(spawned=self.spawns != spawns)
             self._fail(e)
             raise
         except Exception as e:  # a bug or an OS error: still a clean, classified failure
             await self._discard_process()
             err = LegalAssistantError("engine_crashed", f"{type(e).__name__}: {e}")
-            self._note_failed_start()
+            self._note_failed_start(spawned=self.spawns != spawns)
             self._fail(err)
             raise err from e
         self.failed_starts = 0
@@ -283,10 +285,16 @@ class Engine:
         if self.on_idle is not None:
             self.on_idle()
 
-    def _note_failed_start(self) -> None:
+    def _note_failed_start(self, *, spawned: bool) -> None:
         """An engine that dies at every start is not respawned on every request: after the
         second failure in a row, starts wait 1, 2, 4 ... up to 60 s (reset when it gets
-        ready). Requests meanwhile get the last error at once, with the retry delay."""
+        ready). Requests meanwhile get the last error at once, with the retry delay.
+
+        A start refused before any process was spawned (its fixed port held by another
+        program, its command missing) costs nothing to retry: it does not count, so the
+        request after the cause is gone is served instead of getting a stale error."""
+        if not spawned:
+            return
         self.failed_starts += 1
         if self.failed_starts >= 2:
             delay = min(_BACKOFF_MAX_S, 2.0 ** (self.failed_starts - 2))
@@ -334,6 +342,7 @@ class Engine:
             await proc.spawn()
         except OSError as e:
             raise self.spec.not_installed(f"cannot run {plan.argv[0]}: {e.strerror or e}") from e
+        self.spawns += 1
         self.process = proc
         self.port = port
         self.served_model = plan.served_model
@@ -383,9 +392,26 @@ class Engine:
         raise LegalAssistantError("engine_crashed", f"probe failed: {exc!r}", log_tail=tail[-12:])
 
     async def _probe(self, served_model: str) -> None:
-        await wait_http_up(self._http, self.base_url)
-        self._set_state(EngineState.LOADING, "HTTP up, loading the model", phase="loading")
-        await probe_completion(self._http, self.base_url, served_model)
+        """The probe completion is sent from the start and retried while the port refuses
+        (a request that arrives while the model loads simply waits for it), so READY is
+        known at the earliest moment; "HTTP up" is watched beside it, only to report the
+        LOADING phase."""
+
+        def http_up(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                self._loading()
+
+        watcher = asyncio.create_task(wait_http_up(self._http, self.base_url))
+        watcher.add_done_callback(http_up)
+        try:
+            await probe_completion(self._http, self.base_url, served_model)
+        finally:
+            watcher.cancel()
+        self._loading()  # the probe answered, so HTTP was up: keep the phases in order
+
+    def _loading(self) -> None:
+        if self.state is EngineState.STARTING:
+            self._set_state(EngineState.LOADING, "HTTP up, loading the model", phase="loading")
 
     async def _stall_watch(self, proc: EngineProcess) -> None:
         """Return when the engine shows no sign of progress for `load_timeout_s`: no output

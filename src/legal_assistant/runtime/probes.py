@@ -1,10 +1,10 @@
-"""Readiness: first "HTTP up", then "the model really answers".
+"""Readiness: "HTTP up" (reported as LOADING) and "the model really answers" (READY).
 
 `mlx_lm.server` answers /health and /v1/models before its model is loaded and even after
 the load failed (FIELD-NOTES.md), so HTTP 200 is only the LOADING signal. READY means the
 model produced one token. A completion sent while the model loads simply waits for the
-load, so one request is both the probe and the earliest possible signal. We poll fast and
-back off (10 ms → 100 ms) instead of the seed's fixed 1 s sleep.
+load, so one request is both the probe and the earliest possible signal. We retry fast
+(10 ms, backing off to 50 ms) instead of the seed's fixed 1 s sleep.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ async def wait_http_up(client: httpx.AsyncClient, base_url: str) -> None:
         except httpx.TimeoutException:
             pass
         await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
+        delay = min(delay * 1.5, 0.05)
 
 
 async def probe_completion(client: httpx.AsyncClient, base_url: str, served_model: str) -> None:
@@ -54,7 +54,7 @@ async def probe_completion(client: httpx.AsyncClient, base_url: str, served_mode
             "stream": False,
         }
     ).encode()
-    delay = 0.05
+    delay = 0.01
     while True:
         try:
             # No read timeout here: the stall watchdog decides when waiting is pointless
@@ -67,7 +67,7 @@ async def probe_completion(client: httpx.AsyncClient, base_url: str, served_mode
             )
         except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.5, 0.05)
             continue
         if resp.status_code == 200:
             try:
