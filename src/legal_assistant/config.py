@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
+    # Extra Host names answered when bound to loopback (e.g. host.docker.internal); others
+    # are refused (DNS rebinding). Comma-separated in the env.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("legal-assistant")))
     surrealdb_url: str | None = None  # default: surrealkv:// under data_dir
     surrealdb_namespace: str = "legal_assistant"
@@ -127,6 +130,9 @@ class Settings(BaseSettings):
     max_inflight_per_engine: int = 8
     max_queue_per_engine: int = 64
     gateway_progress_comments: bool = False
+    # A client that stops reading a streamed answer (chat or gateway) for this long is
+    # dropped: its engine lease, and every model switch waiting behind it, is released.
+    stream_send_timeout_s: float = Field(default=30.0, gt=0)
 
     # --- other providers ---
     ollama_url: str = "http://localhost:11434"
@@ -147,7 +153,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
-    @field_validator("preload", mode="before")
+    @field_validator("preload", "allowed_hosts", mode="before")
     @classmethod
     def _split_preload(cls, value: Any) -> Any:
         if isinstance(value, str):

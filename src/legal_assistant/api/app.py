@@ -11,13 +11,16 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from legal_assistant import __version__
 from legal_assistant.api.deps import ApiKey, State, request_language
+from legal_assistant.api.guard import BrowserGuard
 from legal_assistant.api.metrics import Metrics
+from legal_assistant.api.openapi import install_openapi
 from legal_assistant.api.routes import chat, conversations, engines, models, openai_gateway
 from legal_assistant.api.routes import settings as settings_routes
 from legal_assistant.api.state import AppState
@@ -28,7 +31,7 @@ from legal_assistant.logging_setup import setup_logging
 from legal_assistant.runtime import service as mlx_service
 from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.supervisor import Supervisor
-from legal_assistant.store import Database, DataDirLock
+from legal_assistant.store import Database, DatabaseError, DataDirLock
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -110,9 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
 
+    app.add_middleware(BrowserGuard)
+    install_openapi(app)
+
     @app.exception_handler(LegalAssistantError)
     async def on_error(request: Request, exc: LegalAssistantError) -> JSONResponse:
         return JSONResponse(error_body(exc, request_language(request)), status_code=exc.http_status)
+
+    @app.exception_handler(DatabaseError)
+    async def on_storage_error(request: Request, exc: DatabaseError) -> JSONResponse:
+        # Disk full, unwritable data directory: a classified 503, not a bare 500.
+        err = exc.user_error()
+        return JSONResponse(error_body(err, request_language(request)), status_code=err.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -128,11 +140,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return JSONResponse(error_body(err, request_language(request)), status_code=400)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown paths, wrong methods...: the same error body as every other refusal.
+        code = {401: "unauthorized", 404: "not_found"}.get(exc.status_code, "bad_request")
+        err = LegalAssistantError(code, str(exc.detail)[:300], http_status=exc.status_code)
+        return JSONResponse(
+            error_body(err, request_language(request)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/metrics", dependencies=[ApiKey])
+    @app.get("/metrics", dependencies=[ApiKey], response_class=PlainTextResponse)
     async def metrics_endpoint(state: State) -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -26,6 +26,7 @@ import httpx
 
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers.base import StreamItem, TokenDelta, Usage
+from legal_assistant.sse_client import aiter_sse_lines
 
 # How much of an error body goes into `detail`: enough for a traceback line, never a page.
 _DETAIL_BODY_CHARS = 500
@@ -120,7 +121,7 @@ class OpenAICompatProvider:
                         f"{url} answered {content_type or 'no content type'} instead of "
                         f"an event stream: {_truncate(response.text)}",
                     )
-                async for line in response.aiter_lines():
+                async for line in aiter_sse_lines(response):
                     data = _sse_data(line)
                     if data is None:
                         continue

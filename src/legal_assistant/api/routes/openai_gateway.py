@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.routes.models import build_catalog
@@ -63,20 +63,41 @@ def openai_error(err: LegalAssistantError) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class _ClientStalled(Exception):
+    """The client stopped reading: a send stayed blocked for the whole send timeout."""
+
+
 class _CleanupStream(StreamingResponse):
     """A StreamingResponse whose cleanup runs however the response ends — including a
     client that disconnects before the first byte, when the body generator never starts
-    (its own `finally` would then never run and the engine lease would leak)."""
+    (its own `finally` would then never run and the engine lease would leak), and a
+    client that stays connected but stops reading: without a bound on each send, it
+    would hold the engine lease, and every switch waiting for it, forever."""
 
     def __init__(
-        self, content: AsyncIterator[bytes], cleanup: Callable[[], Awaitable[None]], **kw: Any
+        self,
+        content: AsyncIterator[bytes],
+        cleanup: Callable[[], Awaitable[None]],
+        *,
+        send_timeout: float,
+        **kw: Any,
     ) -> None:
         super().__init__(content, **kw)
         self._cleanup = cleanup
+        self._send_timeout = send_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def bounded_send(message: Message) -> None:
+            try:
+                async with asyncio.timeout(self._send_timeout):
+                    await send(message)
+            except TimeoutError:
+                raise _ClientStalled from None
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, bounded_send)
+        except _ClientStalled:
+            pass  # the server closes the connection of a response left unfinished
         finally:
             await self._cleanup()
 
@@ -118,6 +139,8 @@ async def _gateway(request: Request, state: AppState, path: str) -> Response:
     try:
         body = _parse_body(await request.body())
         ref = parse_model_id(body["model"])
+        if ref.managed:
+            _refuse_load_fields(body)
         stream = bool(body.get("stream"))
         if ref.provider == "ollama":
             if path != "/v1/chat/completions":
@@ -143,6 +166,20 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body.get("model"), str):
         raise LegalAssistantError("bad_request", "missing 'model' (e.g. mlx:smollm2-135m)")
     return body
+
+
+# Request fields with which mlx_lm.server loads another model (it downloads whatever a
+# Hub name there says): the backend alone chooses what an engine loads.
+_LOAD_FIELDS = ("draft_model", "adapters")
+
+
+def _refuse_load_fields(body: dict[str, Any]) -> None:
+    for name in _LOAD_FIELDS:
+        if name in body:
+            raise LegalAssistantError(
+                "bad_request",
+                f"{name!r} is not accepted: the backend chooses what an engine loads",
+            )
 
 
 async def _forward(
@@ -187,6 +224,7 @@ async def _forward(
                 return _CleanupStream(
                     _progress_then_forward(state, ref, body, path, headers, t0),
                     cleanup,
+                    send_timeout=state.settings.stream_send_timeout_s,
                     media_type="text/event-stream",
                     headers={"Cache-Control": "no-cache"},
                 )
@@ -211,6 +249,7 @@ async def _forward(
         return _CleanupStream(
             _relay(upstream, state, ref.id),
             lambda: cleanup(status),
+            send_timeout=state.settings.stream_send_timeout_s,
             status_code=status,
             media_type=upstream.headers.get("content-type", "text/event-stream"),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
