@@ -96,6 +96,9 @@ def parse_model_id(model_id: str) -> ModelRef:
     if provider in MANAGED_PROVIDERS:
         if name.startswith("/"):
             _check_path(model_id, name)
+            # One directory, one model id: "/m" and "/m/" must not become two engines
+            # serving the same weights (llama-swap #281, "the same model loaded twice").
+            name = name.rstrip("/")
             if provider == "llamacpp" and not name.endswith(".gguf"):
                 raise _invalid(model_id, "a llama.cpp model path must be a .gguf file")
         elif provider == "llamacpp" and not _ALIAS.match(name):

@@ -32,7 +32,9 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        console.print(f"[red]Configuration error:[/red] {e.errors()[0]['msg']}")
+        message = str(e.errors()[0]["msg"]).removeprefix("Value error, ")
+        # One line, whatever the terminal width (soft_wrap: rich does not fold it).
+        console.print(f"[red]Configuration error:[/red] {message}", soft_wrap=True)
         raise typer.Exit(2) from e
 
 

@@ -89,6 +89,14 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
         "❌ Un autre Legal Assistant utilise déjà ce dossier de données.",
         "❌ Another Legal Assistant backend already uses this data directory.",
     ),
+    "storage_error": (
+        503,
+        "❌ Impossible d'enregistrer dans le dossier de données (disque plein ou dossier "
+        "inutilisable). Libérez de l'espace puis redémarrez Legal Assistant ; les "
+        "conversations déjà enregistrées sont conservées.",
+        "❌ Cannot write to the data directory (disk full or unusable directory). Free some "
+        "space, then restart Legal Assistant; conversations saved so far are kept.",
+    ),
 }
 
 ERROR_CODES = frozenset(_CATALOG)

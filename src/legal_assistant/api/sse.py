@@ -11,10 +11,10 @@ from sse_starlette.sse import EventSourceResponse
 from legal_assistant.chat.service import ChatEvent
 
 
-def sse(events: AsyncIterator[ChatEvent]) -> EventSourceResponse:
+def sse(events: AsyncIterator[ChatEvent], *, send_timeout: float = 30.0) -> EventSourceResponse:
     async def gen() -> AsyncIterator[dict[str, Any]]:
         async for ev in events:
             yield {"event": ev.event, "data": json.dumps(ev.data, ensure_ascii=False)}
 
     # send_timeout: a client that stops reading must not hold the engine lease forever.
-    return EventSourceResponse(gen(), ping=15, send_timeout=30)
+    return EventSourceResponse(gen(), ping=15, send_timeout=send_timeout)

@@ -17,10 +17,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.chat.prompts import system_prompt
@@ -40,25 +40,42 @@ from legal_assistant.runtime.events import EngineEvent
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import (
     Database,
+    DatabaseError,
     add_message,
     create_conversation,
     get_conversation,
 )
 
 
+def _encodable(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800") and NUL: Python accepts them, the database
+    # does not, and a turn must not fail after the user's message was meant to be saved.
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("invalid Unicode text (unpaired surrogate)") from e
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+
 class HistoryItem(BaseModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=200_000)
+    content: Text = Field(max_length=200_000)
 
 
 class ChatRequest(BaseModel):
-    message: str
-    model_id: str | None = None
-    conversation_id: str | None = None
+    message: Text
+    model_id: str | None = None  # parse_model_id refuses control characters itself
+    conversation_id: Text | None = None
     language: Language = "fr"
     history: list[HistoryItem] | None = None
-    max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # strict: `true` or "5" are not numbers (the schema says so; lax mode would coerce).
+    max_tokens: int | None = Field(default=None, ge=1, le=8192, strict=True)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, strict=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +140,9 @@ class ChatService:
             raise LegalAssistantError(
                 "bad_request", f"more than {self.settings.max_history_items} history items"
             )
-        ref = parse_model_id(request.model_id or self.settings.default_model)
+        # An explicit but empty id is refused; only an absent one means the default.
+        model_id = self.settings.default_model if request.model_id is None else request.model_id
+        ref = parse_model_id(model_id)
         endpoint = self._endpoint_for(ref) if ref.provider == "openai" else None
         history: list[dict[str, str]] = []
         if request.conversation_id is not None:
@@ -160,16 +179,26 @@ class ChatService:
     async def stream(self, turn: PreparedTurn) -> AsyncIterator[ChatEvent]:
         req, ref, lang = turn.request, turn.ref, turn.request.language
         t0 = time.monotonic()
-        if req.conversation_id is None:
-            conv = await create_conversation(
-                self.db, title=_title(turn.message), language=lang, model_id=ref.id
+        try:
+            if req.conversation_id is None:
+                conv = await create_conversation(
+                    self.db, title=_title(turn.message), language=lang, model_id=ref.id
+                )
+                conversation_id = conv.id
+            else:
+                conversation_id = req.conversation_id
+            user_msg = await add_message(
+                self.db, conversation_id=conversation_id, role="user", content=turn.message
             )
-            conversation_id = conv.id
-        else:
-            conversation_id = req.conversation_id
-        user_msg = await add_message(
-            self.db, conversation_id=conversation_id, role="user", content=turn.message
-        )
+        except (LegalAssistantError, DatabaseError) as exc:
+            # Disk full, conversation deleted meanwhile...: nothing was saved, nothing is
+            # started; the client gets a classified error, not a dropped connection.
+            err = exc.user_error() if isinstance(exc, DatabaseError) else exc
+            data = err.to_dict(lang)
+            data.update({"conversation_id": req.conversation_id, "message_id": None})
+            data["partial"] = False
+            yield ChatEvent("error", data)
+            return
         yield ChatEvent(
             "meta",
             {
@@ -239,7 +268,10 @@ class ChatService:
             )
         except LegalAssistantError as err:
             answer.error = err
-            message_id = await answer.persist(self.db, t0)
+            try:
+                message_id = await answer.persist(self.db, t0)
+            except LegalAssistantError:  # the storage failed too: report the first error
+                message_id = None
             data = err.to_dict(lang)
             data.update({"conversation_id": conversation_id, "message_id": message_id})
             data["partial"] = bool(answer.parts)
@@ -248,7 +280,8 @@ class ChatService:
             # The client went away: keep what was generated, flagged partial. Shielded so
             # the cancellation that brought us here does not also cancel the write.
             answer.cancelled = True
-            await asyncio.shield(asyncio.ensure_future(answer.persist(self.db, t0)))
+            with contextlib.suppress(LegalAssistantError):  # nobody is left to tell
+                await asyncio.shield(asyncio.ensure_future(answer.persist(self.db, t0)))
             raise
         finally:
             if lease is not None:
@@ -335,19 +368,22 @@ class _Answer:
         error_code = self.error.code if self.error else ("cancelled" if self.cancelled else None)
         if error_code == "cancelled" and not self.parts:
             return None  # the client left before any answer: nothing to keep
-        msg = await add_message(
-            db,
-            conversation_id=self.conversation_id,
-            role="assistant",
-            content="".join(self.parts),
-            model_id=self.ref.id,
-            provider=self.ref.provider,
-            engine_port=self.engine_port,
-            partial=error_code is not None,
-            error_code=error_code,
-            timings=self.timings(t0),
-            usage=self.usage_dict(),
-        )
+        try:
+            msg = await add_message(
+                db,
+                conversation_id=self.conversation_id,
+                role="assistant",
+                content="".join(self.parts).replace("\x00", ""),  # the database refuses NUL
+                model_id=self.ref.id,
+                provider=self.ref.provider,
+                engine_port=self.engine_port,
+                partial=error_code is not None,
+                error_code=error_code,
+                timings=self.timings(t0),
+                usage=self.usage_dict(),
+            )
+        except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
+            raise exc.user_error() from exc
         self.persisted_id = msg.id
         return msg.id
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import threading
@@ -18,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
+
+log = logging.getLogger("legal_assistant")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +56,19 @@ class Registry:
             return []
 
     def _write(self, entries: list[RegistryEntry]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Best effort: a full disk must not fail an engine start, nor (worse) leave a
+        stop half done with the engine stuck in STOPPING. The kernel's PDEATHSIG still
+        ends our engines with us; a stale entry is harmless (reaping checks pid, start
+        time and command line)."""
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"engines": [asdict(e) for e in entries]}, indent=1))
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"engines": [asdict(e) for e in entries]}, indent=1))
+            os.replace(tmp, self.path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            log.warning("Could not update the engine registry %s: %s", self.path, e)
 
     def add(self, *, pid: int, port: int, model: str, argv: list[str]) -> None:
         entry = RegistryEntry(

@@ -82,10 +82,15 @@ class Supervisor:
         return self._engines.get(ref.id)
 
     def active(self, kind: str | None = None) -> list[Engine]:
+        """Engines that run or are about to: a start decided under the placement lock is
+        active even before its task's first step sets STARTING — otherwise a placement
+        for another model of the kind, run in between, would see no resident engine and
+        start a second one (two cold models requested at the same instant)."""
         return [
             e
             for e in self._engines.values()
-            if e.state in ACTIVE_STATES and (kind is None or e.kind == kind)
+            if (e.state in ACTIVE_STATES or e.starting is not None)
+            and (kind is None or e.kind == kind)
         ]
 
     def _engine(self, ref: ModelRef) -> Engine:
@@ -182,6 +187,10 @@ class Supervisor:
     ) -> Lease:
         started = False
         abandoned = 0
+        # A stop issued after this request began cancels the start it is waiting for, at
+        # whatever step it is (resolving the model, queued for room, starting); a request
+        # that begins after a stop starts the engine again. The later action wins.
+        stops = self._stop_requests.get(engine.id, 0)
         while True:
             if self._shutting_down:
                 raise LegalAssistantError("shutting_down")
@@ -202,12 +211,19 @@ class Supervisor:
                     await self._make_room(engine, on_event)
                     if engine.state is EngineState.STOPPING:
                         await engine.stop()
+                    # Both may have happened while we waited (preflight, room, drain);
+                    # checked with no await before the spawn, so none can slip in.
+                    if self._shutting_down:
+                        raise LegalAssistantError("shutting_down")
+                    if self._stop_requests.get(engine.id, 0) != stops:
+                        raise EngineStopped(
+                            "engine_crashed", "the engine was stopped before it started"
+                        )
                     if engine.state in (EngineState.STOPPED, EngineState.FAILED):
                         task = engine.begin_start()
                     else:
                         continue
             started = True
-            stops = self._stop_requests.get(engine.id, 0)
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -399,10 +415,17 @@ class Supervisor:
         (bounded); the engine takes no new request meanwhile."""
         if model is None:
             targets = self.active()
+            named = list(self._engines.values())
         else:
             ref = parse_model_id(model) if isinstance(model, str) else model
             e = self._engines.get(ref.id)
             targets = [e] if e is not None and e.state is not EngineState.STOPPED else []
+            named = [e] if e is not None else []
+        # Counted now, before any await: requests already waiting for a start of these
+        # engines (even one still resolving its model or queued for room, state STOPPED)
+        # give up instead of starting the engine after this stop.
+        for e in named:
+            self._stop_requests[e.id] = self._stop_requests.get(e.id, 0) + 1
         async with self._placement:
             for e in targets:
                 e.draining = True
@@ -411,8 +434,6 @@ class Supervisor:
                     await asyncio.gather(
                         *(e.wait_idle(self.settings.drain_timeout_s) for e in targets)
                     )
-                for e in targets:
-                    self._stop_requests[e.id] = self._stop_requests.get(e.id, 0) + 1
                 await asyncio.gather(*(e.stop() for e in targets))
             finally:
                 for e in targets:

@@ -52,10 +52,13 @@ class DataDirLock:
         """
         if self._fd is not None:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        # os.open makes the descriptor non-inheritable (PEP 446): engine subprocesses the
-        # backend spawns must not keep the lock alive after the backend itself has died.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # os.open makes the descriptor non-inheritable (PEP 446): engine subprocesses
+            # the backend spawns must not keep the lock alive after the backend has died.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # a regular file in the way, read-only, full, no permission
+            raise unusable_data_dir(self.data_dir, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,8 +74,10 @@ class DataDirLock:
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BaseException:
+        except BaseException as e:
             os.close(fd)  # closing the descriptor also drops the flock
+            if isinstance(e, OSError):  # e.g. no space left for the pid
+                raise unusable_data_dir(self.data_dir, e) from None
             raise
         self._fd = fd
 
@@ -107,6 +112,19 @@ class DataDirLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+def unusable_data_dir(data_dir: Path, err: OSError) -> LegalAssistantError:
+    """A data directory the backend cannot write to, said plainly (no traceback)."""
+    why = err.strerror or str(err)
+    return LegalAssistantError(
+        "storage_error",
+        f"{data_dir}: {why}",
+        message_fr=f"❌ Le dossier de données {data_dir} est inutilisable : {why}. "
+        "Choisissez un dossier accessible en écriture (LEGAL_ASSISTANT_DATA_DIR).",
+        message_en=f"❌ The data directory {data_dir} cannot be used: {why}. "
+        "Pick a writable directory (LEGAL_ASSISTANT_DATA_DIR).",
+    )
 
 
 def _read_pid(fd: int) -> int | None:

@@ -41,6 +41,8 @@ from surrealdb import (
     AsyncWsSurrealConnection,
 )
 
+from legal_assistant.errors import LegalAssistantError
+
 _Client = AsyncEmbeddedSurrealConnection | AsyncWsSurrealConnection | AsyncHttpSurrealConnection
 
 _NETWORK_SCHEMES = frozenset({"ws", "wss", "http", "https"})
@@ -92,6 +94,11 @@ class DatabaseError(RuntimeError):
     def __init__(self, message: str, statement_errors: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.statement_errors = list(statement_errors)
+
+    def user_error(self) -> LegalAssistantError:
+        """What a client is told (disk full, unwritable directory...): a classified error
+        instead of a dropped connection."""
+        return LegalAssistantError("storage_error", str(self)[:500])
 
 
 class Database:

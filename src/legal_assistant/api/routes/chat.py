@@ -19,4 +19,4 @@ async def chat_stream(body: ChatRequest, state: State, request: Request) -> Even
     if "language" in body.model_fields_set:  # a refusal speaks the turn's language
         request.state.language = body.language
     turn = await state.chat.prepare(body)
-    return sse(state.chat.stream(turn))
+    return sse(state.chat.stream(turn), send_timeout=state.settings.stream_send_timeout_s)
