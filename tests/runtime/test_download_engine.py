@@ -5,13 +5,11 @@ for it (HF_ENDPOINT), serving the bundled model's converted files as a repo."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from app_harness import load_fake
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.config import Settings
 from legal_assistant.runtime.events import EngineEvent
@@ -19,24 +17,12 @@ from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
 
-def _load_fake_hub() -> ModuleType:
-    if "fake_hub" in sys.modules:
-        return sys.modules["fake_hub"]
-    path = Path(__file__).resolve().parents[1] / "fakes" / "fake_hub.py"
-    spec = importlib.util.spec_from_file_location("fake_hub", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fake_hub"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 async def test_hub_model_downloads_with_progress_then_serves(
     settings: Settings, bundled_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {p.name: p.read_bytes() for p in bundled_model.iterdir() if p.is_file()}
     repo = "test-org/smollm2-135m-mlx"
-    with _load_fake_hub().FakeHub({repo: files}) as hub:
+    with load_fake("fake_hub").FakeHub({repo: files}) as hub:
         # Throttled so the download lasts long enough to report progress several times.
         hub.throttle_bytes_per_s = 60 * 1024 * 1024
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
@@ -44,11 +30,23 @@ async def test_hub_model_downloads_with_progress_then_serves(
         events: list[EngineEvent] = []
         sup = Supervisor(settings)
         try:
-            engine = await sup.ensure_ready(f"mlx:{repo}", on_event=events.append)
+            seen_in_status: list[float] = []
+
+            def on_event(ev: EngineEvent) -> None:
+                events.append(ev)
+                if ev.phase == "downloading":
+                    progress = sup.engines()[0].status()["progress"]
+                    if progress is not None:
+                        seen_in_status.append(progress)
+
+            engine = await sup.ensure_ready(f"mlx:{repo}", on_event=on_event)
+            assert seen_in_status and seen_in_status[-1] == pytest.approx(1.0)
             assert engine.state is EngineState.READY
             assert engine.served_model is not None
             assert Path(engine.served_model).is_dir()  # the local snapshot, not the repo id
             assert "snapshots" in engine.served_model
+            status = engine.status()  # once ready, the download progress is cleared
+            assert status["phase"] == "ready" and status["progress"] is None
         finally:
             await sup.shutdown()
 

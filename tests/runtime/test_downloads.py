@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import json
 import random
 import socket
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psutil
 import pytest
 
+from app_harness import load_fake, pid_gone, wait_until
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.downloads import (
     DownloadProgress,
@@ -36,21 +34,7 @@ from legal_assistant.runtime.downloads import (
     download_snapshot,
 )
 
-
-def _load_fake() -> ModuleType:
-    name = "fake_hub"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "fakes" / "fake_hub.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_hub = _load_fake()
+fake_hub = load_fake("fake_hub")
 
 REPO = "test-org/tiny-mlx"
 MB = 1024 * 1024
@@ -87,23 +71,6 @@ def worker_pids() -> list[int]:
         except psutil.Error:
             continue
     return pids
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
 
 
 class Recorder:
@@ -183,7 +150,7 @@ async def test_a_stalled_transfer_is_killed_after_the_stall_deadline(
     assert 0 < record.updates[-1].done_bytes < TOTAL
     assert raised_at - record.last_at >= 1.45, "killed only after 1.5 s without a byte"
     assert raised_at - started < 8.0
-    assert record.pids and all(gone(pid) for pid in record.pids)
+    assert record.pids and all(pid_gone(pid) for pid in record.pids)
     await wait_until(hub.hung_up.is_set, 5.0, "the killed worker's connection to close")
     assert complete_snapshot(REPO, hf_home) is None
 
@@ -286,7 +253,7 @@ async def test_cancelling_the_awaiting_task_kills_the_worker(hub: Any, hf_home: 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert all(gone(pid) for pid in record.pids)
+    assert all(pid_gone(pid) for pid in record.pids)
     assert worker_pids() == []
     assert complete_snapshot(REPO, hf_home) is None
 

@@ -132,3 +132,22 @@ async def test_vllm_lifecycle_with_the_fake_engine(
         assert engine.state is EngineState.STOPPED
     finally:
         await sup.shutdown()
+
+
+async def test_catalog_lists_llamacpp_models_and_cached_gguf_files(settings: Settings) -> None:
+    from legal_assistant.api.routes.models import build_catalog
+
+    snapshot = settings.resolved_hf_home / "hub" / "models--org--tiny-gguf" / "snapshots" / "c1"
+    snapshot.mkdir(parents=True)
+    gguf = snapshot / "tiny.Q4_0.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(100))
+    sup = Supervisor(settings.model_copy(update={"ollama_url": "http://127.0.0.1:9"}))
+    try:
+        catalog = await build_catalog(sup.settings, sup, "en")
+    finally:
+        await sup.shutdown()
+    by_id = {m["id"]: m for m in catalog["models"]}
+    assert by_id[f"llamacpp:{gguf}"]["size_bytes"] == 104
+    bundled = by_id["llamacpp:smollm2-135m"]
+    assert bundled["provider"] == "llamacpp" and "engine_installed" in bundled
+    assert catalog["ollama_error"] and "Ollama is not running" in catalog["ollama_error"]

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
+from app_harness import pid_gone, wait_until
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engine import Engine
@@ -44,27 +44,9 @@ def spawn_lines(log: Path) -> list[str]:
 
 async def spawned_pid(log: Path) -> int:
     """The pid the fake engine wrote to its spawn log (waits for the line)."""
-    await wait_until(lambda: bool(spawn_lines(log)), what=f"a line in {log}")
+    await wait_until(lambda: bool(spawn_lines(log)), WAIT, what=f"a line in {log}")
     (pid,) = spawn_lines(log)
     return int(pid)
-
-
-def gone(pid: int) -> bool:
-    """True when `pid` no longer runs (a zombie counts as gone: it holds no memory)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
 
 
 async def next_event(
@@ -140,7 +122,7 @@ async def make_sup() -> AsyncIterator[Callable[[Settings], Supervisor]]:
         pids.update(e.pid for e in sup.engines() if e.pid is not None)
         await asyncio.wait_for(sup.shutdown(), WAIT)
     for pid in pids:
-        assert gone(pid), f"engine pid {pid} leaked"
+        assert pid_gone(pid), f"engine pid {pid} leaked"
 
 
 @pytest.fixture
@@ -256,7 +238,7 @@ async def test_stall_timeout_when_engine_hangs(
     assert err.code == "timeout"
     assert 1.0 <= elapsed < 6.0, elapsed
     pid = await spawned_pid(spawn_log)
-    await wait_until(lambda: gone(pid), what=f"hung engine {pid} to be gone")
+    await wait_until(lambda: pid_gone(pid), WAIT, what=f"hung engine {pid} to be gone")
     (engine,) = sup.engines()
     assert engine.state is EngineState.FAILED
     assert engine.pid is None
@@ -355,7 +337,7 @@ async def test_fatal_line_during_start(
     assert err.code == code, err
     assert elapsed < 5.0
     pid = await spawned_pid(spawn_log)
-    await wait_until(lambda: gone(pid), what="engine with a fatal line to be stopped")
+    await wait_until(lambda: pid_gone(pid), WAIT, what="engine with a fatal line to be stopped")
     (engine,) = sup.engines()
     assert engine.state is EngineState.FAILED
     assert engine.last_error is not None and engine.last_error.code == code
@@ -428,7 +410,7 @@ async def test_switch_waits_for_inflight_stream(
     assert order[1:] == ["B:starting", "B:loading", "B:ready"]
     assert lease_b.engine.state is EngineState.READY
     assert engine_a.state is EngineState.STOPPED
-    assert gone(pid_a)
+    assert pid_gone(pid_a)
 
 
 # --------------------------------------------------------------------------- 10
@@ -483,7 +465,7 @@ async def test_stop_escalates_to_sigkill(
         stopped = await next_event(sub, lambda e: e.new is EngineState.STOPPED)
 
     assert 0.5 <= elapsed < 3.0, elapsed
-    assert gone(pid)
+    assert pid_gone(pid)
     assert engine.state is EngineState.STOPPED
     assert engine.pid is None
     # SIGTERM was ignored: the exit came from the SIGKILL escalation.
@@ -535,7 +517,7 @@ async def test_stop_during_start(
     t0 = time.monotonic()
     await asyncio.wait_for(sup.stop(model), WAIT)
     assert time.monotonic() - t0 < 3.0
-    assert gone(pid)
+    assert pid_gone(pid)
     assert engine.state is EngineState.STOPPED
     assert engine.pid is None
 
@@ -569,7 +551,7 @@ async def test_shutdown_during_start(
     running = await asyncio.wait_for(sup.shutdown(), WAIT)
 
     assert [e.ref.id for e in running] == [model]
-    assert gone(pid)
+    assert pid_gone(pid)
     assert all(e.state is EngineState.STOPPED for e in sup.engines())
     with pytest.raises(LegalAssistantError) as info:
         await asyncio.wait_for(acquiring, WAIT)
@@ -604,7 +586,7 @@ async def test_crash_mid_stream(
     assert ev.error_code == "engine_crashed"
     assert engine.state is EngineState.FAILED
     assert any("crash_after_tokens" in ln for ln in engine.logs())
-    assert pid is not None and gone(pid)
+    assert pid is not None and pid_gone(pid)
 
     lease = await asyncio.wait_for(sup.acquire(model), WAIT)
     lease.release()

@@ -24,30 +24,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from app_harness import pid_gone, wait_until
 from legal_assistant.config import Settings
 from legal_assistant.runtime.registry import Registry
 from legal_assistant.runtime.supervisor import Supervisor
 
 HELPER = Path(__file__).parent / "helpers" / "run_supervisor.py"
 WAIT = 30.0
-
-
-def gone(pid: int) -> bool:
-    """True when `pid` no longer runs (a zombie counts as gone)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
 
 
 def registry_entries(path: Path) -> list[dict[str, object]]:
@@ -60,7 +43,7 @@ def registry_entries(path: Path) -> list[dict[str, object]]:
 def dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
-    assert gone(proc.pid)
+    assert pid_gone(proc.pid)
     return proc.pid
 
 
@@ -101,7 +84,7 @@ async def test_backend_sigkill_takes_engine_along(
         backend.send_signal(signal.SIGKILL)
         assert await asyncio.wait_for(backend.wait(), WAIT) == -signal.SIGKILL
         t0 = time.monotonic()
-        await wait_until(lambda: gone(engine_pid), 5.0, f"engine {engine_pid} to die")
+        await wait_until(lambda: pid_gone(engine_pid), 5.0, f"engine {engine_pid} to die")
         assert time.monotonic() - t0 < 5.0
     finally:
         if backend.returncode is None:
@@ -176,7 +159,7 @@ async def test_reap_orphans_is_precise(
 
     assert [e.pid for e in ended] == [orphan.pid]
     assert orphan.wait(timeout=5) is not None
-    assert gone(orphan.pid)
+    assert pid_gone(orphan.pid)
     for proc in (similar, reused, foreign):
         assert proc.poll() is None, f"{proc.pid} was killed"
         assert psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE

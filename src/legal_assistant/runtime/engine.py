@@ -82,6 +82,8 @@ class Engine:
         self._http = http
         self.state = EngineState.STOPPED
         self.phase = "stopped"
+        self.phase_detail = ""
+        self.phase_progress: float | None = None  # e.g. download fraction
         self.port: int | None = None
         self.served_model: str | None = None
         self.process: EngineProcess | None = None
@@ -153,6 +155,8 @@ class Engine:
         error: LegalAssistantError | None = None,
     ) -> None:
         self.phase = phase
+        if old != new:
+            self.phase_detail, self.phase_progress = detail, None
         self._bus.publish(
             EngineEvent(
                 engine=self.id,
@@ -168,6 +172,7 @@ class Engine:
 
     def progress(self, phase: str, detail: str, fraction: float | None) -> None:
         """A phase inside the current state (preparing, downloading n%...)."""
+        self.phase_detail, self.phase_progress = detail, fraction
         self._emit(self.state, self.state, detail, phase=phase, progress=fraction)
 
     def is_available(self) -> bool:
@@ -544,6 +549,8 @@ class Engine:
             "model": self.ref.id,
             "state": str(self.state),
             "phase": self.phase,
+            "phase_detail": self.phase_detail,
+            "progress": self.phase_progress,
             "running": self.state is EngineState.READY,
             "pid": self.pid,
             "port": self.port if self.pid else None,
