@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_helpers import make_settings, serve_app
 from pydantic import ValidationError
 
+from app_harness import make_settings, serve_app
 from legal_assistant.config import Settings
 
 KEY = "s3cret-key-for-tests"

@@ -15,7 +15,8 @@ from typing import Any
 import psutil
 import pytest
 import pytest_asyncio
-from api_helpers import (
+
+from app_harness import (
     BUNDLED,
     RunningApp,
     iter_events,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from api_helpers import BUNDLED, RunningApp, Turn, make_settings, serve_app
+
+from app_harness import BUNDLED, RunningApp, Turn, make_settings, serve_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

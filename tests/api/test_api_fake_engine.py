@@ -5,8 +5,6 @@ engine event stream, and a second backend on the same data directory."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,11 @@ from typing import Any
 import psutil
 import pytest
 import pytest_asyncio
-from api_helpers import (
-    FAKE_ENGINE,
+
+from app_harness import (
     RunningApp,
+    fake_engine_command,
+    fake_model_dir,
     iter_events,
     load_fake,
     make_settings,
@@ -24,7 +24,6 @@ from api_helpers import (
     poll,
     serve_app,
 )
-
 from legal_assistant.api.app import create_app
 from legal_assistant.errors import LegalAssistantError
 
@@ -43,7 +42,7 @@ async def app(root: Path) -> AsyncIterator[RunningApp]:
     settings = make_settings(
         root,
         root / "models",
-        mlx_command=[sys.executable, str(FAKE_ENGINE)],
+        mlx_command=fake_engine_command(),
         load_timeout_s=10.0,
         drain_timeout_s=10.0,
         stop_grace_s=1.0,
@@ -54,11 +53,7 @@ async def app(root: Path) -> AsyncIterator[RunningApp]:
 
 def fake_model(root: Path, name: str, **knobs: Any) -> str:
     """A model directory the fake engine serves with these knobs; returns its model id."""
-    path = root / "fake-models" / name
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps({"model_type": "fake"}))
-    (path / "fake_engine.json").write_text(json.dumps(knobs))
-    return f"mlx:{path}"
+    return f"mlx:{fake_model_dir(root, name, **knobs)}"
 
 
 async def engine_status(app: RunningApp, model_id: str) -> dict[str, Any]:

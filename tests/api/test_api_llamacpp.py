@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_helpers import make_settings, serve_app
+from app_harness import make_settings, serve_app
 
 
 async def test_chat_with_llamacpp_over_http(tmp_path: Path, models_dir: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import (
+
+from app_harness import (
     BUNDLED,
-    FAKE_ENGINE,
     closed_port,
+    fake_engine_command,
     load_fake,
     make_settings,
     serve_app,
 )
-
 from legal_assistant.config import OpenAIEndpoint
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -47,7 +46,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("remote") / "remote.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(FAKE_ENGINE), "--model", "fake-remote", "--port", str(port)],
+            fake_engine_command("--model", "fake-remote", "--port", str(port)),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

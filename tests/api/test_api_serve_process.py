@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import BUNDLED, chat, free_port, hermetic_env, pid_gone
+
+from app_harness import (
+    BUNDLED,
+    Backend,
+    chat,
+    free_port,
+    hermetic_env,
+    pid_gone,
+    run_backend,
+    serve_command,
+)
 
 SHUTDOWN_LINES = (
     "Legal Assistant API - Shutting down...",
@@ -21,22 +29,6 @@ SHUTDOWN_LINES = (
     "SurrealDB disconnected",
     "Goodbye!",
 )
-
-
-@dataclass
-class Backend:
-    proc: subprocess.Popen[bytes]
-    url: str
-    env: dict[str, str]
-    data_dir: Path
-    stderr: Path
-
-    def stderr_text(self) -> str:
-        return self.stderr.read_text(errors="replace")
-
-
-def serve_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "legal_assistant.cli", "serve", "--port", str(port)]
 
 
 @pytest.fixture(scope="module")
@@ -51,30 +43,8 @@ def backend(
         LEGAL_ASSISTANT_OLLAMA_URL=f"http://127.0.0.1:{free_port()}",
         HF_HOME=str(root / "hf"),
     )
-    port = free_port()
-    stderr = root / "serve.stderr"
-    with stderr.open("wb") as err_out:
-        proc = subprocess.Popen(
-            serve_command(port), env=env, stdout=subprocess.DEVNULL, stderr=err_out
-        )
-    url = f"http://127.0.0.1:{port}"
-    running = Backend(proc, url, env, root / "data", stderr)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, running.stderr_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the backend did not answer /healthz in 60 s"
-            time.sleep(0.1)
+    with run_backend(env, root / "serve.stderr") as running:
         yield running
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 def test_second_backend_on_the_same_data_dir_exits_with_a_clear_message(
@@ -87,7 +57,7 @@ def test_second_backend_on_the_same_data_dir_exits_with_a_clear_message(
     assert second.returncode != 0
     assert "Traceback" not in stderr, stderr
     assert "❌ Un autre Legal Assistant utilise déjà ce dossier de données." in stderr
-    assert str(backend.data_dir) in stderr
+    assert backend.env["LEGAL_ASSISTANT_DATA_DIR"] in stderr
     assert f"pid {backend.proc.pid}" in stderr
     # The first backend did not notice.
     assert httpx.get(f"{backend.url}/healthz", trust_env=False).status_code == 200
@@ -107,7 +77,7 @@ async def test_sigterm_stops_the_engine_and_prints_the_seed_shutdown_lines(
     backend.proc.send_signal(signal.SIGTERM)
     code = backend.proc.wait(15)
     elapsed = time.monotonic() - t0
-    stderr = backend.stderr_text()
+    stderr = backend.stderr()
     assert elapsed < 15
     # uvicorn re-raises the signal it handled once shut down (so a process manager sees
     # why it ended): -SIGTERM is a clean exit here, like 0.

@@ -1,44 +1,24 @@
-"""OllamaProvider through the real `ollama` client against tests/fakes/fake_ollama.py.
-
-The fake is loaded from its file path so these tests do not depend on `tests` being an
-importable package.
-"""
+"""OllamaProvider through the real `ollama` client against tests/fakes/fake_ollama.py
+(loaded from its file path by tests/app_harness.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from app_harness import consume_then_cancel, free_port, load_fake
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OllamaProvider, StreamItem, TokenDelta, Usage
 
 MESSAGES = [{"role": "user", "content": "Bonjour, une question de droit du travail."}]
 
 
-def _load_fake() -> ModuleType:
-    name = "fake_ollama"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "fakes" / "fake_ollama.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_ollama = _load_fake()
+fake_ollama = load_fake("fake_ollama")
 
 
 @pytest.fixture
@@ -55,13 +35,6 @@ async def provider(fake: Any) -> AsyncIterator[OllamaProvider]:
 
 async def _collect(stream: AsyncIterator[StreamItem]) -> list[StreamItem]:
     return [item async for item in stream]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_streams_deltas_then_usage(fake: Any, provider: OllamaProvider) -> None:
@@ -112,7 +85,7 @@ async def test_unknown_model_is_model_not_found(provider: OllamaProvider) -> Non
 
 @pytest.mark.parametrize("call", ["stream_chat", "list_models"])
 async def test_unreachable_is_provider_unavailable_in_french(call: str) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     async with OllamaProvider(url) as provider:
         with pytest.raises(LegalAssistantError) as info:
@@ -143,17 +116,7 @@ async def test_daemon_dying_mid_stream_is_engine_crashed(
 
 async def test_cancellation_closes_upstream_connection(fake: Any, provider: OllamaProvider) -> None:
     fake.stall_after_tokens = 1
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in provider.stream_chat(MESSAGES, model="llama3.2"):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), timeout=5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await consume_then_cancel(provider.stream_chat(MESSAGES, model="llama3.2"))
     assert await asyncio.to_thread(fake.disconnected.wait, 5)
 
 

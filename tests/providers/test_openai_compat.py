@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from app_harness import consume_then_cancel, free_port
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OpenAICompatProvider, StreamItem, TokenDelta, Usage
 
@@ -158,13 +159,6 @@ async def _collect(stream: AsyncIterator[StreamItem]) -> list[StreamItem]:
     return [item async for item in stream]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_streams_deltas_then_usage(provider: OpenAICompatProvider) -> None:
     items = await _collect(provider.stream_chat(MESSAGES, model="m"))
     assert items == [TokenDelta("Bon"), TokenDelta("jour"), Usage(7, 2)]
@@ -211,7 +205,7 @@ async def test_non_sse_answer_is_upstream_error(
 
 
 async def test_connection_refused_is_provider_unavailable_fast() -> None:
-    base_url = f"http://127.0.0.1:{_free_port()}/v1"
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
     started = time.monotonic()
     async with OpenAICompatProvider(base_url) as provider:
         with pytest.raises(LegalAssistantError) as info:
@@ -241,17 +235,7 @@ async def test_cancellation_closes_upstream_connection(
     server: _Server, provider: OpenAICompatProvider
 ) -> None:
     server.mode = "stall"
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in provider.stream_chat(MESSAGES, model="m"):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), timeout=5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await consume_then_cancel(provider.stream_chat(MESSAGES, model="m"))
     assert await asyncio.to_thread(server.disconnected.wait, 5)
 
 

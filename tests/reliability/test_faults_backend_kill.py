@@ -32,14 +32,14 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from reliability_helpers import (
-    FAKE_ENGINE,
+from reliability_helpers import pid_alive, processes_with_marker
+
+from app_harness import (
+    fake_engine_command,
     fake_model_dir,
     free_port,
     hermetic_env,
-    pid_alive,
     poll,
-    processes_with_marker,
     run_backend,
 )
 
@@ -112,8 +112,8 @@ async def test_backend_sigkill_with_engines_running_and_starting(
         LEGAL_ASSISTANT_MODELS_DIR=str(tmp_path / "models"),
         LEGAL_ASSISTANT_CONFIG_FILE=str(tmp_path / "absent.toml"),
         LEGAL_ASSISTANT_OLLAMA_URL=f"http://127.0.0.1:{free_port()}",
-        LEGAL_ASSISTANT_MLX_COMMAND=json.dumps([sys.executable, str(FAKE_ENGINE)]),
-        LEGAL_ASSISTANT_VLLM_COMMAND=json.dumps([sys.executable, str(FAKE_ENGINE)]),
+        LEGAL_ASSISTANT_MLX_COMMAND=json.dumps(fake_engine_command()),
+        LEGAL_ASSISTANT_VLLM_COMMAND=json.dumps(fake_engine_command()),
         LEGAL_ASSISTANT_LOAD_TIMEOUT_S="200",
         LEGAL_ASSISTANT_STOP_GRACE_S="1",
         HF_HOME=str(tmp_path / "hf"),

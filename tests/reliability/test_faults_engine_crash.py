@@ -22,18 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from reliability_helpers import (
-    BUNDLED,
-    chat,
-    fake_app_settings,
-    fake_model_dir,
-    iter_events,
-    pid_gone,
-    poll,
-    serve_app,
-    spawn_count,
-)
+from reliability_helpers import fake_app_settings, serve_app, spawn_count
 
+from app_harness import BUNDLED, chat, fake_model_dir, iter_events, pid_gone, poll
 from legal_assistant.config import Settings
 
 QUESTION = "Explique en détail, article par article, le droit français des contrats."

@@ -21,17 +21,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from reliability_helpers import (
-    chat,
-    engine_processes,
-    fake_app_settings,
-    fake_model_dir,
-    free_port,
-    hermetic_env,
-    serve_app,
-    serve_command,
-    spawn_count,
-)
+from reliability_helpers import engine_processes, fake_app_settings, serve_app, spawn_count
+
+from app_harness import chat, fake_model_dir, free_port, hermetic_env, serve_command
 
 
 @contextlib.contextmanager

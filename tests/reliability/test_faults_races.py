@@ -22,29 +22,22 @@ Every wait is bounded; no fixed sleep stands for "long enough".
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import random
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from reliability_helpers import (
-    FAKES,
     ProcessSampler,
-    RunningApp,
-    chat,
     engine_processes,
     fake_app_settings,
-    fake_model_dir,
-    poll,
     serve_app,
     spawn_count,
 )
 
+from app_harness import RunningApp, chat, fake_model_dir, load_fake, poll
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engine import Engine
@@ -58,18 +51,7 @@ WAIT = 15.0
 PHASES = ("queued", "starting", "loading", "ready")
 
 
-def _load_fake_engine() -> ModuleType:
-    key = "reliability_fake_engine"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, FAKES / "fake_engine.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-fake_engine = _load_fake_engine()
+fake_engine = load_fake("fake_engine")
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -30,14 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import (
-    RunningApp,
-    chat,
-    fake_app_settings,
-    fake_model_dir,
-    poll,
-    serve_app,
-)
+from reliability_helpers import fake_app_settings, serve_app
+
+from app_harness import RunningApp, chat, fake_model_dir, poll
 
 HUGE = 3_000_000  # tokens: tens of MB of SSE, far more than all buffers on the way
 

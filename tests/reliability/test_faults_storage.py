@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,16 +28,15 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_helpers import (
-    FAKE_ENGINE,
+from reliability_helpers import engine_processes, fake_app_settings, serve_app
+
+from app_harness import (
     RunningApp,
     chat,
-    engine_processes,
-    fake_app_settings,
+    fake_engine_command,
     fake_model_dir,
     free_port,
     hermetic_env,
-    serve_app,
     serve_command,
 )
 
@@ -74,7 +72,7 @@ def serve_env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
         LEGAL_ASSISTANT_MODELS_DIR=str(tmp_path / "models"),
         LEGAL_ASSISTANT_CONFIG_FILE=str(tmp_path / "absent.toml"),
         LEGAL_ASSISTANT_OLLAMA_URL=f"http://127.0.0.1:{free_port()}",
-        LEGAL_ASSISTANT_MLX_COMMAND=json.dumps([sys.executable, str(FAKE_ENGINE)]),
+        LEGAL_ASSISTANT_MLX_COMMAND=json.dumps(fake_engine_command()),
         HF_HOME=str(tmp_path / "hf"),
     )
 

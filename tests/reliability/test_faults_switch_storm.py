@@ -22,22 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from reliability_helpers import (
-    BUNDLED,
-    FAKE_ENGINE,
-    ProcessSampler,
-    RunningApp,
-    chat,
-    engine_processes,
-    fake_model_dir,
-    serve_app,
-)
+from reliability_helpers import ProcessSampler, engine_processes, serve_app
 
+from app_harness import BUNDLED, RunningApp, chat, fake_engine_command, fake_model_dir
 from legal_assistant.config import Settings
 from legal_assistant.errors import ERROR_CODES
 
@@ -87,7 +78,7 @@ async def test_switch_storm_three_models_two_kinds(
     models = [BUNDLED, f"mlx:{second_model}", f"vllm:{fake}"]
     cfg = settings.model_copy(
         update={
-            "vllm_command": [sys.executable, str(FAKE_ENGINE)],
+            "vllm_command": fake_engine_command(),
             "drain_timeout_s": 60.0,
             "max_inflight_per_engine": 4,
         }

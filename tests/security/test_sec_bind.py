@@ -18,14 +18,13 @@ import pytest
 import pytest_asyncio
 from pydantic import ValidationError
 from sec_helpers import (
-    RunningApp,
     assert_refusal,
     fake_engine_settings,
-    free_port,
     make_fake_model,
     serve_app,
 )
 
+from app_harness import RunningApp, free_port
 from legal_assistant.api import deps
 from legal_assistant.config import Settings
 

@@ -21,14 +21,13 @@ import psutil
 import pytest
 import pytest_asyncio
 from sec_helpers import (
-    RunningApp,
     assert_refusal,
     fake_engine_settings,
-    free_port,
     make_fake_model,
     serve_app,
 )
 
+from app_harness import RunningApp, free_port
 from legal_assistant.config import OpenAIEndpoint
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
