@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -100,3 +101,20 @@ def table(title: str, rows: list[tuple[str, list[float], list[float]]]) -> str:
         b, s = statistics.median(base), statistics.median(sup)
         lines.append(f"{name:<34} {b:>11.3f}s {s:>14.3f}s {s / b:>6.3f}x   {len(base)}+{len(sup)}")
     return "\n".join(lines)
+
+
+def alternate(
+    runs: int, raw: Callable[[], float], supervised: Callable[[], float]
+) -> tuple[list[float], list[float]]:
+    """Run both sides `runs` times, alternating which goes first so drift on a noisy
+    machine hits both; print each pair as it comes."""
+    base: list[float] = []
+    sup: list[float] = []
+    for i in range(runs):
+        for side in ("raw", "sup") if i % 2 == 0 else ("sup", "raw"):
+            if side == "raw":
+                base.append(raw())
+            else:
+                sup.append(supervised())
+        print(f"run {i + 1}: raw {base[-1]:.3f}s  supervised {sup[-1]:.3f}s", flush=True)
+    return base, sup

@@ -12,6 +12,7 @@ import time
 
 import httpx
 from _common import (
+    alternate,
     first_token_request,
     free_port,
     models,
@@ -59,17 +60,11 @@ def main() -> None:
     args = parser.parse_args()
     model, _ = models()
     raw_once(str(model))  # warm the page cache for both sides
-    base: list[float] = []
-    sup: list[float] = []
-    for i in range(args.runs):
-        # Alternate which side goes first so drift on a noisy machine hits both.
-        order = ("raw", "sup") if i % 2 == 0 else ("sup", "raw")
-        for side in order:
-            if side == "raw":
-                base.append(raw_once(str(model)))
-            else:
-                sup.append(asyncio.run(supervised_once(f"mlx:{model}")))
-        print(f"run {i + 1}: raw {base[-1]:.3f}s  supervised {sup[-1]:.3f}s", flush=True)
+    base, sup = alternate(
+        args.runs,
+        lambda: raw_once(str(model)),
+        lambda: asyncio.run(supervised_once(f"mlx:{model}")),
+    )
     print()
     print(
         table(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from _common import (
+    alternate,
     first_token_request,
     free_port,
     models,
@@ -62,16 +63,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     a, b = models()
-    base: list[float] = []
-    sup: list[float] = []
-    for i in range(args.runs):
-        order = ("raw", "sup") if i % 2 == 0 else ("sup", "raw")
-        for side in order:
-            if side == "raw":
-                base.append(raw_once(a, b))
-            else:
-                sup.append(asyncio.run(supervised_once(a, b)))
-        print(f"run {i + 1}: raw {base[-1]:.3f}s  supervised {sup[-1]:.3f}s", flush=True)
+    base, sup = alternate(
+        args.runs, lambda: raw_once(a, b), lambda: asyncio.run(supervised_once(a, b))
+    )
     print()
     print(
         table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -25,6 +26,20 @@ _ENV_KEEP_PREFIXES = (
     "LC_", "PYTHON", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "MLX_", "METAL_", "CUDA_",
     "NVIDIA_", "ROCM_", "HIP_", "VLLM_", "RAY_", "NCCL_", "GGML_", "LLAMA_", "XDG_",
 )  # fmt: skip
+
+# The bind failure every Python HTTP server prints (mlx_lm.server, uvicorn-based ones).
+BIND_ERROR = re.compile(r"Address already in use|error while attempting to bind|\[Errno 98\]")
+
+
+def relevant_lines(tail: Sequence[str], fatal: str | None, limit: int = 12) -> list[str]:
+    """The fatal line and what follows it (the traceback's last frames and its message),
+    or the last lines when there is no fatal line: what a user needs to see."""
+    lines = [ln for ln in tail if ln.strip()]
+    if fatal and fatal in lines:
+        after = lines[lines.index(fatal) :]
+        return [after[0], *after[1:][-(limit - 1) :]] if len(after) > limit else after
+    return lines[-limit:]
+
 
 # progress(phase, detail, fraction) — lets a spec report work before the spawn (conversion,
 # download) through the engine's event stream.
@@ -70,6 +85,17 @@ class EngineSpec(ABC):
     def not_installed(self, detail: str) -> LegalAssistantError:
         """The engine's command cannot run: say how to install it."""
         return LegalAssistantError("engine_not_installed", detail)
+
+    def crashed(
+        self, exit_code: int | None, fatal: str | None, last: list[str]
+    ) -> LegalAssistantError:
+        """The fallback classification: the engine died (or gave up) for a reason we do
+        not recognize; its last lines say why."""
+        detail = f"exit code {exit_code}" if exit_code is not None else (fatal or "engine exited")
+        return LegalAssistantError("engine_crashed", detail, log_tail=last)
+
+    def port_busy(self, fatal: str | None, last: list[str]) -> LegalAssistantError:
+        return LegalAssistantError("port_busy", fatal or "address already in use", log_tail=last)
 
     def base_env(self, settings: Settings) -> dict[str, str]:
         """A minimal environment: what an inference server needs to run, and nothing of

@@ -18,11 +18,16 @@ from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.bundled import BUNDLED_ALIAS, BundledModelError, bundled_gguf_path
-from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan, Progress
+from legal_assistant.runtime.engines.base import (
+    BIND_ERROR,
+    EngineSpec,
+    LaunchPlan,
+    Progress,
+    relevant_lines,
+)
 from legal_assistant.runtime.installer import INSTALL_HINT, engine_python
 
 _NOT_INSTALLED = re.compile(r"No module named '?(llama_cpp|uvicorn|fastapi|sse_starlette)")
-_BIND = re.compile(r"Address already in use|error while attempting to bind|\[Errno 98\]")
 _BAD_MODEL = re.compile(r"Failed to load model|failed to load model|gguf_init|invalid magic")
 
 
@@ -76,21 +81,19 @@ class LlamaCppSpec(EngineSpec):
         )
 
     def fatal_line(self, line: str) -> bool:
-        return bool(_BIND.search(line) or _NOT_INSTALLED.search(line))
+        return bool(BIND_ERROR.search(line) or _NOT_INSTALLED.search(line))
 
     def classify(
         self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
     ) -> LegalAssistantError:
         text = "\n".join(tail)
-        last = [ln for ln in tail if ln.strip()][-12:]
+        last = relevant_lines(tail, fatal)
         if _NOT_INSTALLED.search(text):
             err = self.not_installed(fatal or text[-300:])
             err.log_tail = last
             return err
-        if _BIND.search(text) or (exit_code == 3 and "bind" in text):
-            return LegalAssistantError(
-                "port_busy", fatal or "address already in use", log_tail=last
-            )
+        if BIND_ERROR.search(text):  # uvicorn then exits with code 3
+            return self.port_busy(fatal, last)
         if _BAD_MODEL.search(text):
             return LegalAssistantError(
                 "model_not_found",
@@ -99,11 +102,7 @@ class LlamaCppSpec(EngineSpec):
                 message_en="❌ llama.cpp could not load this GGUF file.",
                 log_tail=last,
             )
-        return LegalAssistantError(
-            "engine_crashed",
-            f"exit code {exit_code}" if exit_code is not None else (fatal or "engine exited"),
-            log_tail=last,
-        )
+        return self.crashed(exit_code, fatal, last)
 
 
 def _not_found(ref: ModelRef, why: str) -> LegalAssistantError:

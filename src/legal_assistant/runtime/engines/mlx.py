@@ -17,7 +17,13 @@ from legal_assistant.runtime.bundled import (
     ensure_bundled_model,
 )
 from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
-from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan, Progress
+from legal_assistant.runtime.engines.base import (
+    BIND_ERROR,
+    EngineSpec,
+    LaunchPlan,
+    Progress,
+    relevant_lines,
+)
 
 _NOT_INSTALLED = re.compile(r"No module named '?(mlx_lm|mlx)\b|ModuleNotFoundError: .*mlx")
 _MODEL_MISSING = re.compile(
@@ -87,7 +93,7 @@ class MLXSpec(EngineSpec):
     def fatal_line(self, line: str) -> bool:
         return (
             "generation thread died" in line
-            or "Address already in use" in line
+            or BIND_ERROR.search(line) is not None
             or _NOT_INSTALLED.search(line) is not None
         )
 
@@ -95,11 +101,11 @@ class MLXSpec(EngineSpec):
         self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
     ) -> LegalAssistantError:
         text = "\n".join(tail)
-        last = _relevant_lines(tail, fatal)
+        last = relevant_lines(tail, fatal)
         if _NOT_INSTALLED.search(text):
             return LegalAssistantError("engine_not_installed", fatal or text[-300:], log_tail=last)
-        if fatal and "Address already in use" in fatal:
-            return LegalAssistantError("port_busy", fatal, log_tail=last)
+        if fatal and BIND_ERROR.search(fatal):
+            return self.port_busy(fatal, last)
         if fatal and "generation thread died" in fatal:
             if _MODEL_MISSING.search(text):
                 detail = fatal.split("generation thread died:", 1)[-1].strip()
@@ -111,21 +117,7 @@ class MLXSpec(EngineSpec):
                     log_tail=last,
                 )
             return LegalAssistantError("engine_wedged", fatal[:300], log_tail=last)
-        return LegalAssistantError(
-            "engine_crashed",
-            f"exit code {exit_code}" if exit_code is not None else (fatal or "engine exited"),
-            log_tail=last,
-        )
-
-
-def _relevant_lines(tail: Sequence[str], fatal: str | None, limit: int = 12) -> list[str]:
-    """The fatal line and what follows it (the traceback's last frames and its message),
-    or the last lines when there is no fatal line: what a user needs to see."""
-    lines = [ln for ln in tail if ln.strip()]
-    if fatal and fatal in lines:
-        after = lines[lines.index(fatal) :]
-        return [after[0], *after[1:][-(limit - 1) :]] if len(after) > limit else after
-    return lines[-limit:]
+        return self.crashed(exit_code, fatal, last)
 
 
 def _not_found(ref: ModelRef, why: str) -> LegalAssistantError:

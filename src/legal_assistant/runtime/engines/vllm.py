@@ -11,7 +11,13 @@ from pathlib import Path
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engines.base import EngineSpec, LaunchPlan, Progress
+from legal_assistant.runtime.engines.base import (
+    BIND_ERROR,
+    EngineSpec,
+    LaunchPlan,
+    Progress,
+    relevant_lines,
+)
 
 _OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|No available memory for the cache")
 _NO_GPU = re.compile(
@@ -22,7 +28,6 @@ _NOT_FOUND = re.compile(
     r"RepositoryNotFoundError|is not a local folder and is not a valid model identifier|"
     r"404 Client Error|Invalid repository ID"
 )
-_BIND = re.compile(r"Address already in use|\[Errno 98\]")
 _NOT_INSTALLED = re.compile(r"No module named '?vllm|vllm: command not found")
 
 
@@ -73,19 +78,19 @@ class VLLMSpec(EngineSpec):
         )
 
     def fatal_line(self, line: str) -> bool:
-        return any(p.search(line) for p in (_OOM, _NO_GPU, _NOT_FOUND, _BIND, _NOT_INSTALLED))
+        return any(p.search(line) for p in (_OOM, _NO_GPU, _NOT_FOUND, BIND_ERROR, _NOT_INSTALLED))
 
     def classify(
         self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
     ) -> LegalAssistantError:
         text = "\n".join(tail)
-        last = [ln for ln in tail if ln.strip()][-12:]
+        last = relevant_lines(tail, fatal)
         if _NOT_INSTALLED.search(text):
             err = self.not_installed(fatal or text[-300:])
             err.log_tail = last
             return err
-        if _BIND.search(text):
-            return LegalAssistantError("port_busy", fatal or "address in use", log_tail=last)
+        if BIND_ERROR.search(text):
+            return self.port_busy(fatal, last)
         if _NOT_FOUND.search(text):
             return LegalAssistantError(
                 "model_not_found",
@@ -112,8 +117,4 @@ class VLLMSpec(EngineSpec):
                 message_en="❌ No GPU found: vLLM needs a GPU (CUDA/ROCm).",
                 log_tail=last,
             )
-        return LegalAssistantError(
-            "engine_crashed",
-            f"exit code {exit_code}" if exit_code is not None else (fatal or "engine exited"),
-            log_tail=last,
-        )
+        return self.crashed(exit_code, fatal, last)
