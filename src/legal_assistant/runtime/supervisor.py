@@ -230,19 +230,13 @@ class Supervisor:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise  # our caller went away; the start goes on for the others
-                abandoned += 1  # the start itself was cancelled (stopped by someone)
-                if self._stop_requests.get(engine.id, 0) != stops:
-                    raise EngineStopped(
-                        "engine_crashed", "the engine was stopped during start"
-                    ) from None
-                if abandoned > 3:
-                    raise EngineStopped(
-                        "engine_crashed", "the engine was stopped during start"
-                    ) from None
-            except EngineStopped:
+                # The start itself was cancelled: by a stop issued after this request
+                # began (the stop wins), or by placements of other models (retry, bounded).
                 abandoned += 1
-                if abandoned > 3:
-                    raise
+                if self._stop_requests.get(engine.id, 0) != stops or abandoned > 3:
+                    raise EngineStopped(
+                        "engine_crashed", "the engine was stopped during start"
+                    ) from None
 
     async def _make_room(self, engine: Engine, on_event: EventCallback | None) -> None:
         """Apply the residency policy before `engine` starts (placement lock held).
