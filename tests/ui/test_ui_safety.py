@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from legal_assistant.config import Settings
@@ -50,6 +51,13 @@ def test_ui_engine_not_installed_shows_inline_error(
         assert 'File "' not in card.inner_text()
         ui.shot("06a-error-details")
 
+    # "Réessayer" answers the same question again: it is not sent (nor saved) twice.
+    card.get_by_role("button", name="Réessayer").click()
+    expect(page.get_by_test_id("error-card")).to_have_count(2, timeout=60_000)
+    expect(page.get_by_test_id("user-message")).to_have_count(1)
+    conversation = httpx.get(f"{ui.live.url}api/conversations", trust_env=False).json()[0]
+    assert conversation["message_count"] == 3  # 1 question, 2 failed answers
+
     # The engine panel shows the engine as failed.
     page.get_by_test_id("engines-button").click()
     chip = page.get_by_test_id("engine-card").first.get_by_test_id("engine-state")
@@ -59,7 +67,8 @@ def test_ui_engine_not_installed_shows_inline_error(
     # Reloaded, the saved failure is still shown as an error card, in the UI's language.
     page.get_by_test_id("lang-en").click()
     page.reload()
-    card = page.get_by_test_id("error-card")
+    expect(page.get_by_test_id("error-card")).to_have_count(2)  # both failed attempts
+    card = page.get_by_test_id("error-card").last
     expect(card.get_by_test_id("error-message")).to_have_text(NOT_INSTALLED_EN)
     expect(card.get_by_test_id("error-hint")).to_contain_text("uv sync")
     assert "Traceback" not in page.locator("body").inner_text()

@@ -76,6 +76,9 @@ class ChatRequest(BaseModel):
     # strict: `true` or "5" are not numbers (the schema says so; lax mode would coerce).
     max_tokens: int | None = Field(default=None, ge=1, le=8192, strict=True)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, strict=True)
+    # Answer the conversation's last question again (the UI's "retry" after an error)
+    # instead of saving it a second time; `message` is then ignored and may be empty.
+    regenerate: bool = Field(default=False, strict=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class PreparedTurn:
     message: str
     history: list[dict[str, str]] = field(default_factory=list)
     endpoint: OpenAIEndpoint | None = None
+    user_message_id: str | None = None  # regenerate: the question already saved
 
 
 class ChatService:
@@ -120,7 +124,14 @@ class ChatService:
     async def prepare(self, request: ChatRequest) -> PreparedTurn:
         """Validate a request; raise a 4xx LegalAssistantError, with no side effect."""
         message = request.message.strip()
-        if not message:
+        if request.regenerate and request.conversation_id is None:
+            raise LegalAssistantError(
+                "bad_request",
+                "regenerate needs a conversation_id",
+                message_fr="❌ Rien à régénérer : indiquez la conversation.",
+                message_en="❌ Nothing to regenerate: name the conversation.",
+            )
+        if not message and not request.regenerate:
             raise LegalAssistantError(
                 "bad_request",
                 "empty message",
@@ -145,6 +156,7 @@ class ChatService:
         ref = parse_model_id(model_id)
         endpoint = self._endpoint_for(ref) if ref.provider == "openai" else None
         history: list[dict[str, str]] = []
+        reused_id: str | None = None
         if request.conversation_id is not None:
             detail = await get_conversation(self.db, request.conversation_id)
             if detail is None:
@@ -154,15 +166,23 @@ class ChatService:
                     message_fr="❌ Conversation introuvable.",
                     message_en="❌ Conversation not found.",
                 )
+            earlier = detail.messages
+            if request.regenerate:
+                asked = [i for i, m in enumerate(earlier) if m.role == "user"]
+                if not asked:
+                    raise LegalAssistantError("bad_request", "no question to answer again")
+                question = earlier[asked[-1]]
+                message, reused_id = question.content, question.id
+                earlier = earlier[: asked[-1]]
             history = [
                 {"role": m.role, "content": m.content}
-                for m in detail.messages
+                for m in earlier
                 if m.role in ("user", "assistant") and m.content and not m.error_code
             ]
         elif request.history:
             history = [{"role": h.role, "content": h.content} for h in request.history]
         history = history[-self.settings.max_history_items :]
-        return PreparedTurn(request, ref, message, history, endpoint)
+        return PreparedTurn(request, ref, message, history, endpoint, reused_id)
 
     def _endpoint_for(self, ref: ModelRef) -> OpenAIEndpoint:
         for ep in self.settings.openai_endpoints:
@@ -187,9 +207,12 @@ class ChatService:
                 conversation_id = conv.id
             else:
                 conversation_id = req.conversation_id
-            user_msg = await add_message(
-                self.db, conversation_id=conversation_id, role="user", content=turn.message
-            )
+            user_message_id = turn.user_message_id
+            if user_message_id is None:
+                user_msg = await add_message(
+                    self.db, conversation_id=conversation_id, role="user", content=turn.message
+                )
+                user_message_id = user_msg.id
         except (LegalAssistantError, DatabaseError) as exc:
             # Disk full, conversation deleted meanwhile...: nothing was saved, nothing is
             # started; the client gets a classified error, not a dropped connection.
@@ -203,7 +226,7 @@ class ChatService:
             "meta",
             {
                 "conversation_id": conversation_id,
-                "user_message_id": user_msg.id,
+                "user_message_id": user_message_id,
                 "model": ref.id,
                 "provider": ref.provider,
             },

@@ -488,9 +488,11 @@ function autosize() {
   inputEl.style.setProperty("height", `${Math.min(inputEl.scrollHeight, 220)}px`);
 }
 
-export async function send(text) {
+export async function send(text, { regenerate = false } = {}) {
   const message = String(text ?? "").trim();
   if (!message || state.streaming) return;
+  // Retry after an error answers the saved question again instead of saving it twice.
+  regenerate = regenerate && Boolean(state.currentId);
   const modelId = state.modelId || state.catalog.default;
   const controller = new AbortController();
   const streaming = { controller, conversationId: state.currentId };
@@ -501,7 +503,7 @@ export async function send(text) {
     clear(innerEl);
     threadEl.classList.remove("is-empty");
   }
-  innerEl.append(userMessage({ content: message, created_at: new Date() }));
+  if (!regenerate) innerEl.append(userMessage({ content: message, created_at: new Date() }));
   const statuses = new StatusGroup();
   const answer = new AssistantMessage({ pending: true });
   const turn = h("div", { class: "turn", "data-testid": "turn" }, statuses.el, answer.el);
@@ -515,6 +517,7 @@ export async function send(text) {
     language: getLanguage(),
   };
   if (state.currentId) body.conversation_id = state.currentId;
+  if (regenerate) body.regenerate = true;
   const maxTokens = prefs.maxTokens();
   if (maxTokens) body.max_tokens = maxTokens;
 
@@ -530,7 +533,7 @@ export async function send(text) {
         message: err.message,
         detail: err.detail,
         partial: answer.hasText,
-        onRetry: () => send(message),
+        onRetry: () => send(message, { regenerate: true }),
       }),
     );
     scrollToBottom();
