@@ -68,15 +68,37 @@ class EngineSpec(ABC):
     @abstractmethod
     def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan: ...
 
-    @abstractmethod
+    # Output meaning the engine cannot run here at all (its package is missing).
+    not_installed_pattern: re.Pattern[str] = re.compile(r"(?!)")  # never matches
+    # The engine's own lines that doom a start (besides "not installed", "port in use").
+    fatal_patterns: tuple[re.Pattern[str], ...] = ()
+
     def fatal_line(self, line: str) -> bool:
         """True when an output line means the start (or the running engine) is doomed."""
+        patterns = (self.not_installed_pattern, BIND_ERROR, *self.fatal_patterns)
+        return any(p.search(line) for p in patterns)
 
-    @abstractmethod
     def classify(
         self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
     ) -> LegalAssistantError:
-        """Turn the engine's last words into a classified error."""
+        """Turn the engine's last words into a classified error: what every engine says
+        the same way first, then the engine's own reading, else "crashed"."""
+        text = "\n".join(tail)
+        last = relevant_lines(tail, fatal)
+        if self.not_installed_pattern.search(text):
+            err = self.not_installed(fatal or text[-300:])
+            err.log_tail = last
+            return err
+        if BIND_ERROR.search(text):
+            return self.port_busy(fatal, last)
+        known = self.classify_output(text, fatal, last)
+        return known or self.crashed(exit_code, fatal, last)
+
+    def classify_output(
+        self, text: str, fatal: str | None, last: list[str]
+    ) -> LegalAssistantError | None:
+        """The engine's own known failures (model not found, out of memory...)."""
+        return None
 
     def fixed_port(self, settings: Settings) -> int:
         """A configured port for this kind (0 = ask the OS for a free one)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -19,11 +18,9 @@ from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.bundled import BUNDLED_ALIAS, BundledModelError, bundled_gguf_path
 from legal_assistant.runtime.engines.base import (
-    BIND_ERROR,
     EngineSpec,
     LaunchPlan,
     Progress,
-    relevant_lines,
 )
 from legal_assistant.runtime.installer import INSTALL_HINT, engine_python
 
@@ -34,6 +31,7 @@ _BAD_MODEL = re.compile(r"Failed to load model|failed to load model|gguf_init|in
 class LlamaCppSpec(EngineSpec):
     kind = "llamacpp"
     label = "llama.cpp"
+    not_installed_pattern = _NOT_INSTALLED
 
     async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:
         if ref.kind == "alias":
@@ -80,29 +78,18 @@ class LlamaCppSpec(EngineSpec):
             f"{INSTALL_HINT} (a few minutes of compilation).",
         )
 
-    def fatal_line(self, line: str) -> bool:
-        return bool(BIND_ERROR.search(line) or _NOT_INSTALLED.search(line))
-
-    def classify(
-        self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
-    ) -> LegalAssistantError:
-        text = "\n".join(tail)
-        last = relevant_lines(tail, fatal)
-        if _NOT_INSTALLED.search(text):
-            err = self.not_installed(fatal or text[-300:])
-            err.log_tail = last
-            return err
-        if BIND_ERROR.search(text):  # uvicorn then exits with code 3
-            return self.port_busy(fatal, last)
-        if _BAD_MODEL.search(text):
-            return LegalAssistantError(
-                "model_not_found",
-                "llama.cpp could not load the GGUF file",
-                message_fr="❌ llama.cpp n'a pas pu charger ce fichier GGUF.",
-                message_en="❌ llama.cpp could not load this GGUF file.",
-                log_tail=last,
-            )
-        return self.crashed(exit_code, fatal, last)
+    def classify_output(
+        self, text: str, fatal: str | None, last: list[str]
+    ) -> LegalAssistantError | None:
+        if not _BAD_MODEL.search(text):
+            return None
+        return LegalAssistantError(
+            "model_not_found",
+            "llama.cpp could not load the GGUF file",
+            message_fr="❌ llama.cpp n'a pas pu charger ce fichier GGUF.",
+            message_en="❌ llama.cpp could not load this GGUF file.",
+            log_tail=last,
+        )
 
 
 def _not_found(ref: ModelRef, why: str) -> LegalAssistantError:

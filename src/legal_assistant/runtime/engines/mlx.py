@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 from legal_assistant.catalog import ModelRef
@@ -18,11 +17,9 @@ from legal_assistant.runtime.bundled import (
 )
 from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
 from legal_assistant.runtime.engines.base import (
-    BIND_ERROR,
     EngineSpec,
     LaunchPlan,
     Progress,
-    relevant_lines,
 )
 
 _NOT_INSTALLED = re.compile(r"No module named '?(mlx_lm|mlx)\b|ModuleNotFoundError: .*mlx")
@@ -37,6 +34,8 @@ _MODEL_MISSING = re.compile(
 class MLXSpec(EngineSpec):
     kind = "mlx"
     label = "MLX"
+    not_installed_pattern = _NOT_INSTALLED
+    fatal_patterns = (re.compile("generation thread died"),)
 
     async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:
         if ref.kind == "alias":
@@ -90,34 +89,23 @@ class MLXSpec(EngineSpec):
         ]
         return LaunchPlan(argv=argv, env=self.base_env(settings), served_model=model_arg)
 
-    def fatal_line(self, line: str) -> bool:
-        return (
-            "generation thread died" in line
-            or BIND_ERROR.search(line) is not None
-            or _NOT_INSTALLED.search(line) is not None
-        )
-
-    def classify(
-        self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
-    ) -> LegalAssistantError:
-        text = "\n".join(tail)
-        last = relevant_lines(tail, fatal)
-        if _NOT_INSTALLED.search(text):
-            return LegalAssistantError("engine_not_installed", fatal or text[-300:], log_tail=last)
-        if fatal and BIND_ERROR.search(fatal):
-            return self.port_busy(fatal, last)
-        if fatal and "generation thread died" in fatal:
-            if _MODEL_MISSING.search(text):
-                detail = fatal.split("generation thread died:", 1)[-1].strip()
-                return LegalAssistantError(
-                    "model_not_found",
-                    detail[:300],
-                    message_fr="❌ Modèle introuvable. Vérifiez l'orthographe du modèle, "
-                    "la connexion Internet, ou utilisez un autre modèle MLX.",
-                    log_tail=last,
-                )
-            return LegalAssistantError("engine_wedged", fatal[:300], log_tail=last)
-        return self.crashed(exit_code, fatal, last)
+    def classify_output(
+        self, text: str, fatal: str | None, last: list[str]
+    ) -> LegalAssistantError | None:
+        if not (fatal and "generation thread died" in fatal):
+            return None
+        # The load thread died while the process lives on: a model that cannot be found
+        # (its last lines say so), or a wedged engine.
+        if _MODEL_MISSING.search(text):
+            detail = fatal.split("generation thread died:", 1)[-1].strip()
+            return LegalAssistantError(
+                "model_not_found",
+                detail[:300],
+                message_fr="❌ Modèle introuvable. Vérifiez l'orthographe du modèle, "
+                "la connexion Internet, ou utilisez un autre modèle MLX.",
+                log_tail=last,
+            )
+        return LegalAssistantError("engine_wedged", fatal[:300], log_tail=last)
 
 
 def _not_found(ref: ModelRef, why: str) -> LegalAssistantError:

@@ -5,18 +5,15 @@ are tested against recorded output lines, its lifecycle against the fake engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engines.base import (
-    BIND_ERROR,
     EngineSpec,
     LaunchPlan,
     Progress,
-    relevant_lines,
 )
 
 _OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|No available memory for the cache")
@@ -34,6 +31,8 @@ _NOT_INSTALLED = re.compile(r"No module named '?vllm|vllm: command not found")
 class VLLMSpec(EngineSpec):
     kind = "vllm"
     label = "vLLM"
+    not_installed_pattern = _NOT_INSTALLED
+    fatal_patterns = (_OOM, _NO_GPU, _NOT_FOUND)
 
     async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:
         if ref.kind == "path" and not (Path(ref.name) / "config.json").is_file():
@@ -77,20 +76,9 @@ class VLLMSpec(EngineSpec):
             "(or set LEGAL_ASSISTANT_VLLM_COMMAND).",
         )
 
-    def fatal_line(self, line: str) -> bool:
-        return any(p.search(line) for p in (_OOM, _NO_GPU, _NOT_FOUND, BIND_ERROR, _NOT_INSTALLED))
-
-    def classify(
-        self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
-    ) -> LegalAssistantError:
-        text = "\n".join(tail)
-        last = relevant_lines(tail, fatal)
-        if _NOT_INSTALLED.search(text):
-            err = self.not_installed(fatal or text[-300:])
-            err.log_tail = last
-            return err
-        if BIND_ERROR.search(text):
-            return self.port_busy(fatal, last)
+    def classify_output(
+        self, text: str, fatal: str | None, last: list[str]
+    ) -> LegalAssistantError | None:
         if _NOT_FOUND.search(text):
             return LegalAssistantError(
                 "model_not_found",
@@ -117,4 +105,4 @@ class VLLMSpec(EngineSpec):
                 message_en="❌ No GPU found: vLLM needs a GPU (CUDA/ROCm).",
                 log_tail=last,
             )
-        return self.crashed(exit_code, fatal, last)
+        return None
