@@ -65,3 +65,36 @@ async def test_engine_environment_carries_no_backend_secrets(
         await sup.shutdown()
     assert "LEGAL_ASSISTANT_API_KEY" not in names and "OPENAI_API_KEY" not in names
     assert {"PATH", "HF_HOME", "HF_HUB_DISABLE_TELEMETRY"} <= names
+
+
+async def test_acquire_events_reader_leaving_keeps_the_start_and_leaks_no_lease(
+    fake_settings: Settings, fake_model: Callable[..., Path]
+) -> None:
+    """A streaming caller (chat, seed SSE start, gateway) that goes away mid-start ends
+    only its own wait: the engine still becomes ready, and no lease is left held."""
+    import contextlib
+
+    from legal_assistant.runtime.engine import Lease
+    from legal_assistant.runtime.state import EngineState
+
+    model = f"mlx:{fake_model('slow', start_delay=0.5)}"
+    sup = Supervisor(fake_settings)
+    try:
+        events = sup.acquire_events(model)
+        async with contextlib.aclosing(events):
+            first = await anext(events)
+            assert first is not None and not isinstance(first, Lease)
+        engine = sup.engines()[0]
+        async with sup.lease(model) as lease:  # joins the start that kept going
+            assert lease.engine is engine and engine.starts == 1
+        assert engine.state is EngineState.READY and engine.inflight == 0
+
+        # Read to the end: the lease comes last and belongs to the caller.
+        items = []
+        async with contextlib.aclosing(sup.acquire_events(model)) as again:
+            items = [item async for item in again]
+        assert isinstance(items[-1], Lease) and engine.inflight == 1
+        items[-1].release()
+        assert engine.inflight == 0
+    finally:
+        await sup.shutdown()

@@ -36,7 +36,6 @@ from legal_assistant.providers import (
 )
 from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.engine import Lease
-from legal_assistant.runtime.events import EngineEvent
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import (
     Database,
@@ -314,33 +313,14 @@ class ChatService:
     async def _acquire(
         self, ref: ModelRef, lang: Language, out: list[Lease]
     ) -> AsyncIterator[ChatEvent]:
-        """Acquire the engine, yielding status events while it starts."""
-        queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        """Acquire the engine (into `out`), yielding status events while it starts."""
         fmt = StatusFormatter(lang, time.time())
-        task = asyncio.create_task(self.supervisor.acquire(ref, on_event=queue.put_nowait))
-        try:
-            while not task.done():
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    payload = fmt(getter.result())
-                    if payload is not None:
-                        yield ChatEvent("status", payload)
-                else:
-                    getter.cancel()
-            while not queue.empty():
-                payload = fmt(queue.get_nowait())
-                if payload is not None:
+        async with contextlib.aclosing(self.supervisor.acquire_events(ref)) as events:
+            async for item in events:
+                if isinstance(item, Lease):
+                    out.append(item)
+                elif item is not None and (payload := fmt(item)) is not None:
                     yield ChatEvent("status", payload)
-            out.append(task.result())  # raises the classified error if the start failed
-        finally:
-            if not task.done():
-                task.cancel()  # our wait only: the start itself goes on for others
-                with contextlib.suppress(BaseException):
-                    await task
-            # Won the race against our cancellation: give the lease back.
-            if not out and task.done() and not task.cancelled() and task.exception() is None:
-                task.result().release()
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -181,6 +181,43 @@ class Supervisor:
                     if ev.engine == engine.id:
                         on_event(ev)
                 sub.close()
+
+    async def acquire_events(
+        self, model: ModelRef | str, *, tick: float | None = None
+    ) -> AsyncGenerator[EngineEvent | Lease | None, None]:
+        """`acquire` for a streaming caller: yields the engine's events as they happen
+        (and `None` every `tick` seconds without one), then the Lease, last — the caller
+        owns it from there. Raises the classified error if the start fails. Closing the
+        iterator early ends only this wait: the start goes on for the others, and a lease
+        won in that race is released. Use it inside `contextlib.aclosing`."""
+        queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        task = asyncio.create_task(self.acquire(model, on_event=queue.put_nowait))
+        handed = False
+        try:
+            while not task.done() or not queue.empty():
+                if not queue.empty():
+                    yield queue.get_nowait()
+                    continue
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, task}, timeout=tick, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                if not done:
+                    yield None  # a tick: nothing happened for `tick` seconds
+            lease = task.result()
+            handed = True
+            yield lease
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            if not handed and task.done() and not task.cancelled() and task.exception() is None:
+                task.result().release()
 
     async def _acquire_slow(
         self, engine: Engine, t0: float, on_event: EventCallback | None

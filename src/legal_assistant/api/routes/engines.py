@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +18,7 @@ from legal_assistant.catalog import parse_model_id
 from legal_assistant.chat.service import ChatEvent
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.errors import Language, LegalAssistantError
-from legal_assistant.runtime.events import EngineEvent
+from legal_assistant.runtime.engine import Engine, Lease
 from legal_assistant.runtime.supervisor import Supervisor
 
 router = APIRouter(dependencies=[ApiKey])
@@ -77,27 +79,21 @@ async def start_events(
     supervisor: Supervisor, model_id: str, language: Language
 ) -> AsyncIterator[ChatEvent]:
     """Status events while an engine starts, then `done` (its status) or `error`."""
-    import asyncio
-    import time
-
-    ref = parse_model_id(model_id)
-    queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
     fmt = StatusFormatter(language, time.time())
-    task = asyncio.create_task(supervisor.ensure_ready(ref, on_event=queue.put_nowait))
-    while not task.done() or not queue.empty():
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            payload = fmt(getter.result())
-            if payload is not None:
-                yield ChatEvent("status", payload)
-        else:
-            getter.cancel()
+    engine: Engine | None = None
     try:
-        engine = task.result()
+        events = supervisor.acquire_events(parse_model_id(model_id))
+        async with contextlib.aclosing(events):
+            async for item in events:
+                if isinstance(item, Lease):
+                    item.release()  # started for later requests: nothing to hold here
+                    engine = item.engine
+                elif item is not None and (payload := fmt(item)) is not None:
+                    yield ChatEvent("status", payload)
     except LegalAssistantError as err:
         yield ChatEvent("error", err.to_dict(language))
         return
+    assert engine is not None
     yield ChatEvent("done", engine.status())
 
 

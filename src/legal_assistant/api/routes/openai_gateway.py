@@ -33,7 +33,6 @@ from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OllamaProvider, TokenDelta, Usage
 from legal_assistant.runtime.engine import Lease
-from legal_assistant.runtime.events import EngineEvent
 
 router = APIRouter(dependencies=[ApiKey])
 
@@ -289,25 +288,22 @@ async def _progress_then_forward(
 ) -> AsyncIterator[bytes]:
     """Cold start with progress comments: SSE comment lines (ignored by OpenAI clients,
     never fake content) while the engine starts, then the engine's stream."""
-    events: asyncio.Queue[EngineEvent] = asyncio.Queue()
-    task = asyncio.create_task(state.supervisor.acquire(ref, on_event=events.put_nowait))
     lease: Lease | None = None
     try:
-        while not task.done():
-            getter = asyncio.ensure_future(events.get())
-            done, _ = await asyncio.wait(
-                {getter, task}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not getter.done():
-                getter.cancel()
-            phase = getter.result().phase if getter in done else "loading"
-            yield f": {phase} {ref.id} {time.perf_counter() - t0:.1f}s\n\n".encode()
-        try:
-            lease = task.result()
-        except LegalAssistantError as err:
-            payload = json.loads(bytes(openai_error(err).body))
-            yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode()
-            return
+        events = state.supervisor.acquire_events(ref, tick=1.0)
+        async with contextlib.aclosing(events):
+            async for item in events:
+                if isinstance(item, Lease):
+                    lease = item
+                else:
+                    phase = item.phase if item is not None else "loading"
+                    yield f": {phase} {ref.id} {time.perf_counter() - t0:.1f}s\n\n".encode()
+    except LegalAssistantError as err:
+        payload = json.loads(bytes(openai_error(err).body))
+        yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode()
+        return
+    assert lease is not None
+    try:
         body["model"] = lease.engine.served_model
         upstream = await _send(state, f"{lease.engine.base_url}{path}", body, headers)
         try:
@@ -316,14 +312,7 @@ async def _progress_then_forward(
         finally:
             await upstream.aclose()
     finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        if lease is None and task.done() and not task.cancelled() and task.exception() is None:
-            lease = task.result()
-        if lease is not None:
-            lease.release()
+        lease.release()
 
 
 async def _ollama(state: AppState, ref: ModelRef, body: dict[str, Any], stream: bool) -> Response:
