@@ -4,10 +4,11 @@ the fake engine as an `mlx_command`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from legal_assistant.config import Settings
 from legal_assistant.runtime.bundled import ensure_bundled_model
+from legal_assistant.runtime.supervisor import Supervisor
 
 FAKE_ENGINE = Path(__file__).parent / "fakes" / "fake_engine.py"
 
@@ -83,3 +85,25 @@ def fake_settings(tmp_path: Path, hf_home: Path) -> Settings:
         drain_timeout_s=10.0,
         stop_grace_s=1.0,
     )
+
+
+@pytest.fixture
+async def make_sup() -> AsyncIterator[Callable[[Settings], Supervisor]]:
+    """Supervisor factory; every supervisor made is shut down, and its engines checked
+    gone, at teardown."""
+    from app_harness import pid_gone
+
+    made: list[Supervisor] = []
+
+    def make(settings: Settings) -> Supervisor:
+        sup = Supervisor(settings)
+        made.append(sup)
+        return sup
+
+    yield make
+    pids: set[int] = set()
+    for sup in made:
+        pids.update(e.pid for e in sup.engines() if e.pid is not None)
+        await asyncio.wait_for(sup.shutdown(), 15.0)
+    for pid in pids:
+        assert pid_gone(pid), f"engine pid {pid} leaked"

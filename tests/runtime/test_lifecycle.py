@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,26 +105,6 @@ async def stream_chat(
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture
-async def make_sup() -> AsyncIterator[Callable[[Settings], Supervisor]]:
-    """Supervisor factory; every supervisor made is shut down, and its engines checked
-    gone, at teardown."""
-    made: list[Supervisor] = []
-
-    def make(settings: Settings) -> Supervisor:
-        sup = Supervisor(settings)
-        made.append(sup)
-        return sup
-
-    yield make
-    pids: set[int] = set()
-    for sup in made:
-        pids.update(e.pid for e in sup.engines() if e.pid is not None)
-        await asyncio.wait_for(sup.shutdown(), WAIT)
-    for pid in pids:
-        assert pid_gone(pid), f"engine pid {pid} leaked"
-
-
 @pytest.fixture
 def sup(make_sup: Callable[[Settings], Supervisor], fake_settings: Settings) -> Supervisor:
     return make_sup(fake_settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,20 +28,6 @@ def budget_settings(base: Settings, models: dict[str, float], budget_gb: float) 
             "models": {m: ModelOverride(memory_gb=gb) for m, gb in models.items()},
         }
     )
-
-
-@pytest.fixture
-async def make_sup() -> AsyncIterator[Callable[[Settings], Supervisor]]:
-    made: list[Supervisor] = []
-
-    def make(settings: Settings) -> Supervisor:
-        sup = Supervisor(settings)
-        made.append(sup)
-        return sup
-
-    yield make
-    for sup in made:
-        await sup.shutdown()
 
 
 def alive(pid: int | None) -> bool:
