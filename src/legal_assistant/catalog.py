@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from legal_assistant.errors import LegalAssistantError
@@ -27,9 +26,6 @@ _ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _OLLAMA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(:[A-Za-z0-9._-]{1,64})?$")
 _OPENAI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,255}$")
 _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-][A-Za-z0-9 ._@+-]*$")
-
-# Built-in MLX aliases: bundled model -> resolved by the runtime, others -> HF repos.
-MLX_ALIASES: dict[str, str] = {BUNDLED_ALIAS: BUNDLED_ALIAS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +124,6 @@ def _check_path(model_id: str, name: str) -> None:
             raise _invalid(model_id, "'..', '.' and empty path segments are not allowed")
         if not _PATH_SEGMENT.match(part):
             raise _invalid(model_id, "unsupported characters in path")
-
-
-def mlx_path_exists(ref: ModelRef) -> bool:
-    return ref.kind == "path" and (Path(ref.name) / "config.json").is_file()
 
 
 # ---------------------------------------------------------------------- catalog entries

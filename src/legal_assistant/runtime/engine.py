@@ -591,7 +591,3 @@ def _weights_size(model_arg: str) -> int | None:
 def _consume_exception(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def state_waiter(engine: Engine) -> Callable[[], asyncio.Event]:
-    return lambda: engine._changed
