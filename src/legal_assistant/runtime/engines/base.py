@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
@@ -44,6 +46,20 @@ def relevant_lines(tail: Sequence[str], fatal: str | None, limit: int = 12) -> l
 # progress(phase, detail, fraction) — lets a spec report work before the spawn (conversion,
 # download) through the engine's event stream.
 Progress = Callable[[str, str, float | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHandle:
+    """What a spec's hooks may use of a running engine: its loopback URL, the HTTP client,
+    what it was launched with. Nothing that changes the lifecycle."""
+
+    engine_id: str
+    ref: ModelRef
+    base_url: str
+    model_arg: str
+    served_model: str
+    settings: Settings
+    http: httpx.AsyncClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,16 @@ class EngineSpec(ABC):
     ) -> LegalAssistantError | None:
         """The engine's own known failures (model not found, out of memory...)."""
         return None
+
+    async def after_ready(self, handle: EngineHandle) -> None:
+        """Runs once the engine is proven ready and before its first request is admitted
+        (llama.cpp restores saved KV slots here). Must not raise for a recoverable
+        problem: log it and return; raising fails the start."""
+
+    async def before_stop(self, handle: EngineHandle, *, reason: str) -> None:
+        """Runs before a deliberate stop of an idle, healthy engine (switch, idle TTL,
+        eviction, user stop, shutdown) — never for a crashed one (llama.cpp saves its KV
+        slots here). Bounded by the caller; errors are logged, never raised to users."""
 
     def fixed_port(self, settings: Settings) -> int:
         """A configured port for this kind (0 = ask the OS for a free one)."""
