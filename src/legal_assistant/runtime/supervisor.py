@@ -28,10 +28,8 @@ from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engine import Engine, EngineStopped, Lease
+from legal_assistant.runtime.engines import default_specs
 from legal_assistant.runtime.engines.base import EngineSpec
-from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec
-from legal_assistant.runtime.engines.mlx import MLXSpec
-from legal_assistant.runtime.engines.vllm import VLLMSpec
 from legal_assistant.runtime.events import EngineEvent, EventBus
 from legal_assistant.runtime.registry import Registry, RegistryEntry
 from legal_assistant.runtime.state import ACTIVE_STATES, EngineState
@@ -55,11 +53,7 @@ class Supervisor:
         self.registry = (
             registry if registry is not None else Registry(Path(settings.data_dir) / "engines.json")
         )
-        self.specs: dict[str, EngineSpec] = specs or {
-            "mlx": MLXSpec(),
-            "llamacpp": LlamaCppSpec(),
-            "vllm": VLLMSpec(),
-        }
+        self.specs: dict[str, EngineSpec] = specs or default_specs()
         self._engines: dict[str, Engine] = {}
         self._placement = asyncio.Lock()
         self._http = httpx.AsyncClient(trust_env=False)

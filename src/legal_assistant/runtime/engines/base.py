@@ -116,12 +116,12 @@ class EngineSpec(ABC):
         """The engine's own known failures (model not found, out of memory...)."""
         return None
 
-    async def after_ready(self, handle: EngineHandle) -> None:
+    async def after_ready(self, handle: EngineHandle) -> None:  # noqa: B027 (optional hook)
         """Runs once the engine is proven ready and before its first request is admitted
         (llama.cpp restores saved KV slots here). Must not raise for a recoverable
         problem: log it and return; raising fails the start."""
 
-    async def before_stop(self, handle: EngineHandle, *, reason: str) -> None:
+    async def before_stop(self, handle: EngineHandle, *, reason: str) -> None:  # noqa: B027
         """Runs before a deliberate stop of an idle, healthy engine (switch, idle TTL,
         eviction, user stop, shutdown) — never for a crashed one (llama.cpp saves its KV
         slots here). Bounded by the caller; errors are logged, never raised to users."""
