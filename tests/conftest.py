@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from legal_assistant.config import Settings
+from legal_assistant.runtime import blas
 from legal_assistant.runtime.bundled import ensure_bundled_model
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -28,7 +29,11 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundled_model(models_dir: Path) -> Path:
-    return ensure_bundled_model(models_dir)
+    """The 4-bit conversion (small: tests copy it as a path model). The alias runs the
+    variant this machine's BLAS calls for (float32 with a fast one): converted too, so a
+    first turn starts at "starting"."""
+    ensure_bundled_model(models_dir, blas.choose().variant)
+    return ensure_bundled_model(models_dir, "4bit")
 
 
 @pytest.fixture(scope="session")

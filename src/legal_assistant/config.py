@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # 0 = ask the OS for a free loopback port for each engine (default).
     mlx_port: int = 0
     mlx_max_tokens: int = 1024
+    # Optimized BLAS preloaded into MLX engines on Linux (docs/first-answer.md): "auto"
+    # (search the usual places), "off", or a library path. With one, the bundled model
+    # runs as float32 (much faster prompts); without, as 4-bit.
+    mlx_blas: str = "auto"
     # --- llama.cpp (llama-cpp-python's server, in a managed environment) ---
     # Default: <engines_dir>/llamacpp/bin/python -m llama_cpp.server
     llamacpp_command: list[str] | None = None
@@ -124,6 +128,9 @@ class Settings(BaseSettings):
     idle_ttl_s: float = Field(default=0.0, ge=0)
     # Models started at backend start-up, in the background (comma-separated in the env).
     preload: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Start the default model at start-up and prefill the chat system prompt, in the
+    # background, so the first answer does not wait for a cold engine.
+    warm_default: bool = True
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     # Seconds without a downloaded byte before a model download is abandoned.
     download_stall_timeout_s: float = 60.0

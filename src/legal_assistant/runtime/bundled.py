@@ -12,8 +12,19 @@ conversion is a renaming plus three corrections (FIELD-NOTES.md):
 * the embedding is Q8_0 (8-bit) while the rest is Q4_1 (4-bit): a per-module override in
   config.json tells mlx-lm.
 
-The directory is written to a temp dir and renamed into place, so a crash mid-conversion
-never leaves a half model that the engine would try to load.
+Two variants sit side by side in the models directory:
+
+* "4bit" — the GGUF's own quantization (114 MB). MLX's quantized CPU kernels do not use
+  BLAS, so this is what runs on a Mac (Metal) and on a Linux machine without a fast BLAS.
+* "float32" — the same weights dequantized (517 MB). With an optimized BLAS preloaded
+  (runtime/blas.py), dense float32 matmuls make prompt processing ~15-25x faster on a
+  CPU; with the reference BLAS MLX's Linux wheel bundles, it is no faster than 4-bit.
+  Dequantizing is exact (the same arithmetic the 4-bit kernels do), so greedy output is
+  the same.
+
+Each directory is written to a temp dir and renamed into place, so a crash mid-conversion
+never leaves a half model that the engine would try to load; the temp dir of a converter
+that was killed (no chance to clean up) is swept by the next conversion.
 """
 
 from __future__ import annotations
@@ -25,13 +36,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import psutil
 
 BUNDLED_ALIAS = "smollm2-135m"
 BUNDLED_MODEL_ID = f"mlx:{BUNDLED_ALIAS}"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump when the conversion changes, so an old cached directory is not reused.
 CONVERSION_VERSION = 1
+
+Variant = Literal["4bit", "float32"]
+VARIANTS: tuple[Variant, ...] = ("4bit", "float32")
 
 _LAYER_NAMES = {
     "attn_q": "self_attn.q_proj",
@@ -77,25 +93,36 @@ def default_models_dir() -> Path:
     return Path(xdg or Path.home() / ".cache") / "legal-assistant" / "models"
 
 
-def bundled_model_dir(models_dir: Path | None = None) -> Path:
-    return (models_dir or default_models_dir()) / f"{BUNDLED_ALIAS}-mlx-v{CONVERSION_VERSION}"
+def bundled_model_dir(models_dir: Path | None = None, variant: Variant = "4bit") -> Path:
+    # The 4-bit directory keeps its original name: conversions made before the float32
+    # variant existed are reused as they are.
+    infix = "-float32" if variant == "float32" else ""
+    return (models_dir or default_models_dir()) / (
+        f"{BUNDLED_ALIAS}-mlx{infix}-v{CONVERSION_VERSION}"
+    )
 
 
-def ensure_bundled_model(models_dir: Path | None = None) -> Path:
-    """Return the converted model directory, converting it first if needed."""
-    target = bundled_model_dir(models_dir)
+def is_converted(models_dir: Path | None = None, variant: Variant = "4bit") -> bool:
+    return (bundled_model_dir(models_dir, variant) / "config.json").is_file()
+
+
+def ensure_bundled_model(models_dir: Path | None = None, variant: Variant = "4bit") -> Path:
+    """Return the converted model directory of `variant`, converting it first if needed."""
+    target = bundled_model_dir(models_dir, variant)
     if (target / "config.json").is_file():
         return target
-    convert_gguf(bundled_gguf_path(), target)
+    convert_gguf(bundled_gguf_path(), target, variant=variant)
     return target
 
 
-def convert_gguf(gguf: Path, target: Path) -> Path:
+def convert_gguf(gguf: Path, target: Path, *, variant: Variant = "4bit") -> Path:
     """Convert the SmolLM2 GGUF at `gguf` into an MLX-LM directory at `target` atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    _sweep_abandoned(target)
+    # The pid in the name tells a later run whether the converter is still alive.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
-        _write_model(gguf, tmp)
+        _write_model(gguf, tmp, dequantize=variant == "float32")
         try:
             os.rename(tmp, target)
         except OSError:
@@ -109,12 +136,46 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
+def _sweep_abandoned(target: Path) -> None:
+    """Remove temp dirs left by converters of `target` that died without cleaning up
+    (SIGKILL, power loss); a converter still running keeps its own."""
+    for leftover in target.parent.glob(f".{target.name}.*"):
+        pid = leftover.name[len(target.name) + 2 :].split(".", 1)[0]
+        # This process's own (another thread may be converting) or a live converter's.
+        if pid.isdigit() and (int(pid) == os.getpid() or psutil.pid_exists(int(pid))):
+            continue
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _dequantized(tensors: dict[str, Any]) -> dict[str, Any]:
+    """Every quantized (weight, scales, biases) triple as one float32 weight."""
+    import mlx.core as mx
+
+    out: dict[str, Any] = {}
+    for name, tensor in tensors.items():
+        if name.endswith((".scales", ".biases")):
+            continue
+        base = name.removesuffix(".weight")
+        scales = tensors.get(f"{base}.scales")
+        if name.endswith(".weight") and scales is not None:
+            # Packed uint32 columns per group of scales give the bit width (4 or 8).
+            bits = tensor.shape[-1] * 32 // (scales.shape[-1] * _GROUP_SIZE)
+            tensor = mx.dequantize(
+                tensor, scales, tensors[f"{base}.biases"], group_size=_GROUP_SIZE, bits=bits
+            )
+        out[name] = tensor.astype(mx.float32)
+    return out
+
+
 def _scalar(meta: dict[str, Any], key: str) -> Any:
     value = meta[key]
     return value.item() if hasattr(value, "item") else value
 
 
-def _write_model(gguf: Path, out: Path) -> None:
+_GROUP_SIZE = 32  # GGUF Q4_1 and Q8_0 blocks are 32 values
+
+
+def _write_model(gguf: Path, out: Path, *, dequantize: bool = False) -> None:
     import mlx.core as mx
 
     loaded: Any = mx.load(str(gguf), return_metadata=True)
@@ -148,9 +209,11 @@ def _write_model(gguf: Path, out: Path) -> None:
         if tensor.dtype == mx.float16:
             tensor = tensor.astype(mx.float32)
         converted[new] = tensor
+    if dequantize:
+        converted = _dequantized(converted)
     mx.save_safetensors(str(out / "model.safetensors"), converted, metadata={"format": "mlx"})
 
-    config = {
+    config: dict[str, Any] = {
         "model_type": "llama",
         "architectures": ["LlamaForCausalLM"],
         "hidden_size": hidden,
@@ -166,12 +229,13 @@ def _write_model(gguf: Path, out: Path) -> None:
         "tie_word_embeddings": "output.weight" not in weights,
         "bos_token_id": int(_scalar(meta, "tokenizer.ggml.bos_token_id")),
         "eos_token_id": int(_scalar(meta, "tokenizer.ggml.eos_token_id")),
-        "quantization": {
-            "group_size": 32,
-            "bits": 4,
-            "model.embed_tokens": {"group_size": 32, "bits": 8},
-        },
     }
+    if not dequantize:
+        config["quantization"] = {
+            "group_size": _GROUP_SIZE,
+            "bits": 4,
+            "model.embed_tokens": {"group_size": _GROUP_SIZE, "bits": 8},
+        }
     (out / "config.json").write_text(json.dumps(config, indent=2))
     _write_tokenizer(meta, out)
 

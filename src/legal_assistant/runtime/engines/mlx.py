@@ -9,11 +9,12 @@ from pathlib import Path
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.runtime import blas
 from legal_assistant.runtime.bundled import (
     BUNDLED_ALIAS,
     BundledModelError,
-    bundled_model_dir,
     ensure_bundled_model,
+    is_converted,
 )
 from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
 from legal_assistant.runtime.engines.base import (
@@ -41,10 +42,18 @@ class MLXSpec(EngineSpec):
         if ref.kind == "alias":
             if ref.name != BUNDLED_ALIAS:
                 raise _not_found(ref, "unknown alias")
-            if not (bundled_model_dir(settings.models_dir) / "config.json").is_file():
-                progress("preparing", "converting the bundled model (first use)", None)
+            # float32 when a fast BLAS will be preloaded (see launch), else 4-bit.
+            choice = await asyncio.to_thread(blas.choose, settings.mlx_blas)
+            if not is_converted(settings.models_dir, choice.variant):
+                progress(
+                    "preparing",
+                    f"converting the bundled model ({choice.variant}, first use)",
+                    None,
+                )
             try:
-                path = await asyncio.to_thread(ensure_bundled_model, settings.models_dir)
+                path = await asyncio.to_thread(
+                    ensure_bundled_model, settings.models_dir, choice.variant
+                )
             except BundledModelError as e:
                 raise _not_found(ref, str(e)) from e
             return str(path)
@@ -87,7 +96,10 @@ class MLXSpec(EngineSpec):
             "--max-tokens",
             str(settings.mlx_max_tokens),
         ]
-        return LaunchPlan(argv=argv, env=self.base_env(settings), served_model=model_arg)
+        # On Linux, an optimized BLAS for this process only (runtime/blas.py): the backend
+        # and other engines keep their own libraries. No-op on macOS (Metal).
+        env = blas.preload_env(blas.find_fast_blas(settings.mlx_blas), self.base_env(settings))
+        return LaunchPlan(argv=argv, env=env, served_model=model_arg)
 
     def classify_output(
         self, text: str, fatal: str | None, last: list[str]
