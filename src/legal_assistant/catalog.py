@@ -184,3 +184,29 @@ LLAMACPP_CATALOG: tuple[CatalogEntry, ...] = (
 def ram_estimate(size_bytes: int) -> int:
     """Weights + KV cache and runtime margin: ~1.2x the weights plus 150 MB."""
     return int(size_bytes * 1.2) + 150 * 1024**2
+
+
+# ---------------------------------------------------------------------- Ollama-style names
+def ollama_name(ref: ModelRef) -> str:
+    """The name Ollama clients see: `name:provider` (`mlx:smollm2-135m` → `smollm2-135m:mlx`),
+    the `model:tag` form they expect. An `ollama:` model keeps its own name; a path keeps
+    its id (no short name would say which file it is)."""
+    if ref.provider == "ollama":
+        return ref.name
+    if ref.kind == "path":
+        return ref.id
+    return f"{ref.name}:{ref.provider}"
+
+
+def parse_ollama_name(name: str) -> ModelRef | None:
+    """The model an Ollama-style `name:provider` names (validated like any id), or None
+    when `name` is not of that form."""
+    base, sep, tag = name.rpartition(":")
+    if not sep or not base or tag == "ollama" or tag not in PROVIDERS:
+        return None
+    return parse_model_id(f"{tag}:{base}")
+
+
+def resolve_model_name(name: str) -> ModelRef:
+    """A model named either way: our id (`mlx:smollm2-135m`) or its Ollama-style name."""
+    return parse_ollama_name(name) or parse_model_id(name)

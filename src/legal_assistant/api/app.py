@@ -21,7 +21,16 @@ from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.guard import BrowserGuard
 from legal_assistant.api.metrics import Metrics
 from legal_assistant.api.openapi import install_openapi
-from legal_assistant.api.routes import chat, conversations, engines, models, openai_gateway
+from legal_assistant.api.routes import (
+    anthropic_gateway,
+    chat,
+    conversations,
+    engines,
+    models,
+    ollama_api,
+    ollama_manage,
+    openai_gateway,
+)
 from legal_assistant.api.routes import settings as settings_routes
 from legal_assistant.api.state import AppState
 from legal_assistant.chat.service import ChatService
@@ -159,7 +168,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics_endpoint(state: State) -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (chat, settings_routes, engines, models, conversations, openai_gateway):
+    for module in (
+        chat,
+        settings_routes,
+        engines,
+        models,
+        conversations,
+        openai_gateway,
+        anthropic_gateway,
+        ollama_api,
+        ollama_manage,
+    ):
         app.include_router(module.router)
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

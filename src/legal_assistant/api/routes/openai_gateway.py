@@ -13,20 +13,19 @@ generating for nobody.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.types import Message, Receive, Scope, Send
 
 from legal_assistant.api.deps import ApiKey, State
+from legal_assistant.api.relay import CleanupStream, send_upstream
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import ModelRef, parse_model_id
@@ -60,45 +59,6 @@ def openai_error(err: LegalAssistantError) -> JSONResponse:
     }
     headers = {"Retry-After": "2"} if status == 429 else None
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-class _ClientStalled(Exception):
-    """The client stopped reading: a send stayed blocked for the whole send timeout."""
-
-
-class _CleanupStream(StreamingResponse):
-    """A StreamingResponse whose cleanup runs however the response ends — including a
-    client that disconnects before the first byte, when the body generator never starts
-    (its own `finally` would then never run and the engine lease would leak), and a
-    client that stays connected but stops reading: without a bound on each send, it
-    would hold the engine lease, and every switch waiting for it, forever."""
-
-    def __init__(
-        self,
-        content: AsyncIterator[bytes],
-        cleanup: Callable[[], Awaitable[None]],
-        *,
-        send_timeout: float,
-        **kw: Any,
-    ) -> None:
-        super().__init__(content, **kw)
-        self._cleanup = cleanup
-        self._send_timeout = send_timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def bounded_send(message: Message) -> None:
-            try:
-                async with asyncio.timeout(self._send_timeout):
-                    await send(message)
-            except TimeoutError:
-                raise _ClientStalled from None
-
-        try:
-            await super().__call__(scope, receive, bounded_send)
-        except _ClientStalled:
-            pass  # the server closes the connection of a response left unfinished
-        finally:
-            await self._cleanup()
 
 
 @router.get("/v1/models")
@@ -220,7 +180,7 @@ async def _forward(
             engine = state.supervisor.engine_for(ref)
             cold = engine is None or not engine.is_available()
             if stream and cold and state.settings.gateway_progress_comments:
-                return _CleanupStream(
+                return CleanupStream(
                     _progress_then_forward(state, ref, body, path, headers, t0),
                     cleanup,
                     send_timeout=state.settings.stream_send_timeout_s,
@@ -235,7 +195,7 @@ async def _forward(
             url = f"{endpoint.base_url.rstrip('/')}{path.removeprefix('/v1')}"
             if endpoint.api_key:
                 headers["Authorization"] = f"Bearer {endpoint.api_key}"
-        upstream = await _send(state, url, body, headers)
+        upstream = await send_upstream(state.gateway_http, url, body, headers)
         if not stream:
             content = await upstream.aread()
             await cleanup(None)
@@ -245,7 +205,7 @@ async def _forward(
                 media_type=upstream.headers.get("content-type", "application/json"),
             )
         status = upstream.status_code
-        return _CleanupStream(
+        return CleanupStream(
             _relay(upstream, state, ref.id),
             lambda: cleanup(status),
             send_timeout=state.settings.stream_send_timeout_s,
@@ -256,18 +216,6 @@ async def _forward(
     except BaseException:
         await cleanup(None)
         raise
-
-
-async def _send(
-    state: AppState, url: str, body: dict[str, Any], headers: dict[str, str]
-) -> httpx.Response:
-    req = state.gateway_http.build_request(
-        "POST", url, content=json.dumps(body).encode(), headers=headers
-    )
-    try:
-        return await state.gateway_http.send(req, stream=True)
-    except httpx.HTTPError as e:
-        raise LegalAssistantError("upstream_error", f"{url}: {type(e).__name__}: {e}") from e
 
 
 async def _relay(upstream: httpx.Response, state: AppState, model: str) -> AsyncIterator[bytes]:
@@ -305,7 +253,9 @@ async def _progress_then_forward(
     assert lease is not None
     try:
         body["model"] = lease.engine.served_model
-        upstream = await _send(state, f"{lease.engine.base_url}{path}", body, headers)
+        upstream = await send_upstream(
+            state.gateway_http, f"{lease.engine.base_url}{path}", body, headers
+        )
         try:
             async for chunk in _relay(upstream, state, ref.id):
                 yield chunk
