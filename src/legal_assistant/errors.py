@@ -97,6 +97,47 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
         "❌ Cannot write to the data directory (disk full or unusable directory). Free some "
         "space, then restart Legal Assistant; conversations saved so far are kept.",
     ),
+    # --- documents (extraction; legal_assistant.documents.errors.DocumentError) ---
+    "unsupported_type": (
+        415,
+        "❌ Type de fichier non pris en charge (PDF, DOCX, ODT, RTF, TXT, Markdown, HTML).",
+        "❌ Unsupported file type (PDF, DOCX, ODT, RTF, TXT, Markdown, HTML).",
+    ),
+    "empty_file": (
+        400,
+        "❌ Le fichier est vide ou ne contient aucun texte.",
+        "❌ The file is empty or contains no text.",
+    ),
+    "content_mismatch": (
+        415,
+        "❌ Le contenu du fichier ne correspond pas à son extension.",
+        "❌ The file's content does not match its extension.",
+    ),
+    "encrypted_pdf": (
+        422,
+        "❌ Ce PDF est protégé par un mot de passe : retirez la protection puis réessayez.",
+        "❌ This PDF is password-protected: remove the protection and try again.",
+    ),
+    "corrupt_file": (
+        422,
+        "❌ Le fichier est endommagé et ne peut pas être lu.",
+        "❌ The file is damaged and cannot be read.",
+    ),
+    "zip_bomb": (
+        422,
+        "❌ Le document se décompresse en une taille anormale (archive piégée) : refusé.",
+        "❌ The document decompresses to an abnormal size (zip bomb): refused.",
+    ),
+    "extraction_timeout": (
+        422,
+        "❌ L'extraction du texte a dépassé le temps ou les ressources autorisés.",
+        "❌ Text extraction exceeded the allowed time or resources.",
+    ),
+    "extraction_failed": (
+        422,
+        "❌ L'extraction du texte a échoué.",
+        "❌ Text extraction failed.",
+    ),
 }
 
 ERROR_CODES = frozenset(_CATALOG)

@@ -19,6 +19,9 @@ class Page:
     text: str
     source: PageSource = "text"
     note: str | None = None  # e.g. "no text, OCR not installed"
+    # Start offsets (into `text`) of the paragraphs the file itself marks as headings
+    # (DOCX heading styles, ODT text:h, HTML h1-h6): passage boundaries and labels.
+    headings: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
