@@ -140,6 +140,27 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
     ),
 }
 
+_CATALOG.update(
+    {
+        # --- dossiers (uploads and ingestion jobs; documents/files.py, documents/ingest.py)
+        "file_too_large": (
+            413,
+            "❌ Fichier trop volumineux.",
+            "❌ File too large.",
+        ),
+        "file_missing": (
+            410,
+            "❌ Le fichier de ce document a disparu du dossier de données : ajoutez-le à nouveau.",
+            "❌ This document's file is gone from the data directory: add it again.",
+        ),
+        "ingestion_failed": (
+            503,
+            "❌ L'indexation du document a échoué ; réessayez en l'ajoutant à nouveau.",
+            "❌ Indexing the document failed; try adding it again.",
+        ),
+    }
+)
+
 ERROR_CODES = frozenset(_CATALOG)
 
 

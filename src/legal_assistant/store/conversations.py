@@ -67,6 +67,7 @@ class ConversationPublic(BaseModel):
     created_at: str
     updated_at: str
     message_count: int = 0
+    dossier_id: str | None = None  # a dossier's conversation: answers grounded in it
 
 
 class MessagePublic(BaseModel):
@@ -84,6 +85,10 @@ class MessagePublic(BaseModel):
     error_code: str | None = None
     timings: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    # A grounded answer: the numbered passages it was given, and the numbers it cited
+    # that were among them (chat/grounding.py).
+    sources: list[dict[str, Any]] | None = None
+    citations: list[int] | None = None
 
 
 class ConversationDetail(ConversationPublic):
@@ -173,6 +178,7 @@ def _to_conversation(row: Mapping[str, Any]) -> ConversationPublic:
         created_at=_iso(row.get("created_at")),
         updated_at=_iso(row.get("updated_at")),
         message_count=int(row.get("message_count") or 0),
+        dossier_id=row.get("dossier_id"),
     )
 
 
@@ -190,6 +196,8 @@ def _to_message(row: Mapping[str, Any]) -> MessagePublic:
         error_code=row.get("error_code"),
         timings=_optional_object(row.get("timings")),
         usage=_optional_object(row.get("usage")),
+        sources=[dict(s) for s in row["sources"]] if row.get("sources") is not None else None,
+        citations=list(row["citations"]) if row.get("citations") is not None else None,
     )
 
 
@@ -197,14 +205,20 @@ def _to_message(row: Mapping[str, Any]) -> MessagePublic:
 
 
 async def create_conversation(
-    db: Database, *, title: str, language: str, model_id: str | None
+    db: Database,
+    *,
+    title: str,
+    language: str,
+    model_id: str | None,
+    dossier_id: str | None = None,
 ) -> ConversationPublic:
-    """Create an empty conversation."""
+    """Create an empty conversation (in a dossier when `dossier_id` is given)."""
     now = _clock.now()
     data: dict[str, Any] = {
         "title": title,
         "language": language,
         "model_id": model_id,  # None is sent as NONE: the field is simply absent
+        "dossier_id": dossier_id,
         "created_at": now,
         "updated_at": now,
         "message_count": 0,
@@ -242,14 +256,18 @@ async def get_conversation(db: Database, conversation_id: str) -> ConversationDe
     return ConversationDetail(**conversation.model_dump(), messages=messages)
 
 
-async def list_conversations(db: Database, *, limit: int = 100) -> list[ConversationPublic]:
-    """Most recently updated first, each with its `message_count`."""
+async def list_conversations(
+    db: Database, *, limit: int = 100, dossier_id: str | None = None
+) -> list[ConversationPublic]:
+    """Most recently updated first, each with its `message_count`; only the dossier's
+    conversations when `dossier_id` is given."""
     limit = min(int(limit), MAX_LIST_LIMIT)
     if limit <= 0:
         return []
+    where = " WHERE dossier_id = $dossier" if dossier_id is not None else ""
     results = await db.query(
-        "SELECT * FROM conversation ORDER BY updated_at DESC, id DESC LIMIT $limit",
-        {"limit": limit},
+        f"SELECT * FROM conversation{where} ORDER BY updated_at DESC, id DESC LIMIT $limit",
+        {"limit": limit, "dossier": dossier_id},
     )
     return [_to_conversation(row) for row in _rows(results[-1])]
 
@@ -324,6 +342,8 @@ async def add_message(
     error_code: str | None = None,
     timings: Mapping[str, Any] | None = None,
     usage: Mapping[str, Any] | None = None,
+    sources: list[dict[str, Any]] | None = None,
+    citations: list[int] | None = None,
 ) -> MessagePublic:
     """Append a message and bump the conversation's `updated_at` and `message_count`.
 
@@ -349,6 +369,8 @@ async def add_message(
         "error_code": error_code,
         "timings": dict(timings) if timings is not None else None,
         "usage": dict(usage) if usage is not None else None,
+        "sources": sources,
+        "citations": citations,
     }
     try:
         results = await db.query(
@@ -425,3 +447,25 @@ def _update_statement(changes: Mapping[str, Any]) -> str:
     """
     assignments = ", ".join(f"{name} = ${name}" for name in changes)
     return f"UPDATE $id SET {assignments} RETURN AFTER"
+
+
+# --------------------------------------------------------------------------- shared helpers
+# The dossier tables (store/dossiers.py, store/documents.py) use the same id format,
+# clock and row mapping as conversations.
+
+
+def timestamp() -> datetime:
+    """Now, from the process-wide strictly increasing clock."""
+    return _clock.now()
+
+
+def iso(value: Any) -> str:
+    return _iso(value)
+
+
+def rows(result: Any) -> list[dict[str, Any]]:
+    return _rows(result)
+
+
+def record_key(value: Any) -> str:
+    return _key(value)

@@ -42,6 +42,7 @@ from surrealdb import (
 )
 
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.store.schema import DOSSIER_SCHEMA
 
 _Client = AsyncEmbeddedSurrealConnection | AsyncWsSurrealConnection | AsyncHttpSurrealConnection
 
@@ -81,6 +82,13 @@ SCHEMA: tuple[str, ...] = (
     "DEFINE FIELD IF NOT EXISTS usage ON message TYPE option<object> FLEXIBLE",
     "DEFINE INDEX IF NOT EXISTS message_conversation_created_at"
     " ON message FIELDS conversation, created_at",
+    # Dossiers (store/dossiers.py, store/documents.py): a conversation may belong to one;
+    # a grounded answer keeps the passages it was given and the citations verified in it.
+    "DEFINE FIELD IF NOT EXISTS dossier_id ON conversation TYPE option<string>",
+    "DEFINE INDEX IF NOT EXISTS conversation_dossier ON conversation FIELDS dossier_id",
+    "DEFINE FIELD IF NOT EXISTS sources ON message TYPE option<array<object>> FLEXIBLE",
+    "DEFINE FIELD IF NOT EXISTS citations ON message TYPE option<array<int>>",
+    *DOSSIER_SCHEMA,
 )
 
 
