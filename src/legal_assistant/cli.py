@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from legal_assistant.config import Settings
+from legal_assistant.doctor import doctor
 from legal_assistant.errors import Language, LegalAssistantError
+from legal_assistant.model_cache import models_app
 from legal_assistant.sse_client import iter_sse
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 engines_app = typer.Typer(help="Supervised inference engines (start, status, stop, logs).")
 app.add_typer(engines_app, name="engines")
+app.add_typer(models_app, name="models")  # models (the catalog), models cache, models remove
+app.command("doctor")(doctor)
 console = Console(stderr=True)
 out = Console()
 
@@ -291,9 +295,11 @@ class DownloadBar:
 
 
 # --------------------------------------------------------------------------- models
-@app.command("models")
-def list_models(url: str = typer.Option(None, help="Backend URL.")) -> None:
+@models_app.callback(invoke_without_command=True)
+def list_models(ctx: typer.Context, url: str = typer.Option(None, help="Backend URL.")) -> None:
     """List the model catalog (what "Paramètres LLM" offers)."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = load_settings()
 
     async def run() -> dict[str, Any]:
