@@ -160,3 +160,57 @@ export function eventSourceUrl(path) {
   url.searchParams.set("lang", getLanguage());
   return url.href;
 }
+
+/**
+ * POST one file as multipart (field `file`) with XMLHttpRequest, because fetch cannot report
+ * upload progress. onProgress(sentBytes, totalBytes) follows the request body; resolves with
+ * the JSON answer, rejects with ApiError (code "network" when the connection broke, which is
+ * also what a server that refuses an oversized body mid-stream looks like).
+ */
+export function uploadFile(path, file, { onProgress, signal } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    for (const [name, value] of Object.entries({ ...authHeaders(), Accept: "application/json" })) {
+      xhr.setRequestHeader(name, value);
+    }
+    xhr.responseType = "text";
+    if (onProgress) {
+      xhr.upload.addEventListener("progress", (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size));
+    }
+    const fail = (code) => reject(new ApiError({ code, status: xhr.status }));
+    xhr.addEventListener("error", () => fail("network"));
+    xhr.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && body) {
+        resolve(body);
+        return;
+      }
+      const err = body && typeof body === "object" ? body.error || body : {};
+      reject(
+        new ApiError({
+          code: typeof err.code === "string" ? err.code : xhr.status === 401 ? "unauthorized" : "unknown",
+          message: typeof err.message === "string" ? err.message : "",
+          detail: typeof err.detail === "string" ? err.detail : "",
+          status: xhr.status,
+        }),
+      );
+    });
+    if (signal) {
+      if (signal.aborted) {
+        reject(new DOMException("aborted", "AbortError"));
+        return;
+      }
+      signal.addEventListener("abort", () => xhr.abort(), { once: true });
+    }
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}

@@ -1,7 +1,10 @@
 // Entry point: wires the views together, the header, the language switch and routing
-// (#/c/<conversation id> keeps the open conversation across reloads).
-import { focusComposer, initChat, openConversation, relabelModels, renderThread } from "./chat.js";
+// (#/c/<conversation id> keeps the open conversation across reloads; #/d/<dossier id> is a
+// dossier's page, #/d/<dossier id>/c/<conversation id> and #/d/<dossier id>/new its chats).
+import { chatDossierId, focusComposer, initChat, openConversation, relabelModels, renderThread } from "./chat.js";
 import { $ } from "./dom.js";
+import { hideDossierPage, openDossierId, relabelDossierPage, showDossierPage } from "./dossier-page.js";
+import { findDossier, initDossiers, loadDossiers, relabelDossiers, showDossierBanner } from "./dossiers.js";
 import {
   connectEngines,
   initEngines,
@@ -26,23 +29,65 @@ const STATE_CLASS = {
   stopped: "idle",
 };
 
-function routeId() {
-  const m = window.location.hash.match(/^#\/c\/([^/?#]+)/);
-  return m ? decodeURIComponent(m[1]) : null;
+// A route: {dossierId, conversationId, chat}. A dossier without a conversation and
+// without chat: true is the dossier's own page; with chat: true, a new conversation in it.
+function parseRoute() {
+  const hash = window.location.hash;
+  const dec = (v) => (v ? decodeURIComponent(v) : null);
+  const d = hash.match(/^#\/d\/([^/?#]+)(?:\/(?:c\/([^/?#]+)|(new)))?/);
+  if (d) return { dossierId: dec(d[1]), conversationId: dec(d[2]), chat: Boolean(d[2] || d[3]) };
+  const c = hash.match(/^#\/c\/([^/?#]+)/);
+  return { dossierId: null, conversationId: c ? dec(c[1]) : null, chat: true };
 }
 
-function navigate(id) {
-  const hash = id ? `#/c/${encodeURIComponent(id)}` : "#/";
+function isDossierPage({ dossierId = null, conversationId = null, chat = false }) {
+  return Boolean(dossierId && !conversationId && !chat);
+}
+
+function routeHash({ dossierId = null, conversationId = null, chat = false }) {
+  const enc = encodeURIComponent;
+  if (isDossierPage({ dossierId, conversationId, chat })) return `#/d/${enc(dossierId)}`;
+  if (dossierId) return conversationId ? `#/d/${enc(dossierId)}/c/${enc(conversationId)}` : `#/d/${enc(dossierId)}/new`;
+  return conversationId ? `#/c/${enc(conversationId)}` : "#/";
+}
+
+/** Show what a route names: a dossier's page, or the thread (in a dossier or not). */
+function show(route) {
+  const page = isDossierPage(route);
+  $("#thread").hidden = page;
+  $(".composer-wrap").hidden = page;
+  if (page) {
+    showDossierBanner(null);
+    showDossierPage(route.dossierId);
+    renderSidebar();
+    return Promise.resolve();
+  }
+  hideDossierPage();
+  return openConversation(route.conversationId, { dossier: route.dossierId });
+}
+
+function go(route) {
+  const hash = routeHash(route);
+  const page = isDossierPage(route);
   if (window.location.hash !== hash) history.pushState(null, "", hash);
   closeSidebar();
-  openConversation(id).then(() => focusComposer());
+  show(route).then(() => {
+    if (page) $("#dossier-view").focus();
+    else focusComposer();
+  });
   renderSidebar();
   updateTitle();
 }
 
+function navigate(id) {
+  go({ conversationId: id });
+}
+
 function updateTitle() {
+  const dossier = findDossier(openDossierId());
   const conv = state.conversations.find((c) => c.id === state.currentId);
-  document.title = conv ? `${conv.title} — ${t("app.name")}` : t("app.name");
+  if (dossier) document.title = `${dossier.name} — ${t("app.name")}`;
+  else document.title = conv ? `${conv.title} — ${t("app.name")}` : t("app.name");
 }
 
 // ------------------------------------------------------------------ header
@@ -83,9 +128,11 @@ function applyLanguage(lang) {
   renderSidebar();
   renderModels();
   relabelEngines();
+  relabelDossiers();
+  relabelDossierPage();
   updateTitle();
-  if (!state.streaming) {
-    if (state.currentId) openConversation(state.currentId);
+  if (!state.streaming && !openDossierId()) {
+    if (state.currentId) openConversation(state.currentId, { dossier: chatDossierId() });
     else renderThread();
   }
 }
@@ -119,6 +166,7 @@ function init() {
   $("#privacy-icon").append(icon("lock", { size: 14 }));
 
   initSidebar();
+  initDossiers();
   initChat();
   initModels();
   initEngines();
@@ -142,6 +190,21 @@ function init() {
   renderLanguageSwitch();
 
   on("navigate", navigate);
+  on("route", go);
+  on("chat-dossier", (dossierId) => {
+    showDossierBanner(dossierId);
+    // A saved conversation of a dossier opened from #/c/<id>: name its dossier in the URL.
+    if (dossierId && state.currentId) history.replaceState(null, "", routeHash({ dossierId, conversationId: state.currentId }));
+  });
+  on("dossier-deleted", (id) => {
+    const route = parseRoute();
+    if (route.dossierId === id || chatDossierId() === id) go({});
+    loadConversations().then(updateTitle);
+  });
+  on("dossier-renamed", () => {
+    updateTitle();
+    renderSidebar(); // conversation rows name their dossier
+  });
   on("model", renderModelButton);
   on("catalog", () => {
     relabelModels();
@@ -155,7 +218,7 @@ function init() {
   on("open-engines", (opts) => setEnginesOpen(true, opts || {}));
   on("models-closed", () => $("#model-btn").focus());
   on("conversation-created", (id) => {
-    history.replaceState(null, "", `#/c/${encodeURIComponent(id)}`);
+    history.replaceState(null, "", routeHash({ dossierId: chatDossierId(), conversationId: id }));
     loadConversations().then(updateTitle);
   });
   on("turn-finished", () => {
@@ -169,21 +232,27 @@ function init() {
     connectEngines();
     loadCatalog();
     loadConversations();
+    loadDossiers();
   });
   window.addEventListener("popstate", () => {
-    const id = routeId();
-    if (id !== state.currentId) {
-      openConversation(id);
+    const route = parseRoute();
+    const same = route.chat && !openDossierId() && route.conversationId === state.currentId && route.conversationId;
+    if (!same) {
+      show(route);
       renderSidebar();
+      updateTitle();
     }
   });
 
   renderModelButton();
   renderEnginesIndicator();
-  const id = routeId();
-  openConversation(id);
+  show(parseRoute());
   loadCatalog();
   loadConversations().then(updateTitle);
+  loadDossiers().then(() => {
+    updateTitle();
+    renderSidebar();
+  });
   connectEngines();
   if (prefs.enginesOpen() && window.matchMedia("(min-width: 1100px)").matches) setEnginesOpen(true);
   focusComposer();

@@ -1,11 +1,13 @@
 // The thread: messages, streaming answers, status lines, error cards, and the composer.
 import { ApiError, api, postStream } from "./api.js";
 import { $, clear, h } from "./dom.js";
+import { findDossier } from "./dossiers.js";
 import * as fmt from "./format.js";
 import { getLanguage, has, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { renderMarkdown } from "./markdown.js";
 import { prefs } from "./prefs.js";
+import { linkCitations, sourcesList } from "./sources.js";
 import { emit, modelLabel, shortModelLabel, state } from "./state.js";
 import { toast } from "./toast.js";
 
@@ -15,6 +17,12 @@ let inputEl;
 let sendBtn;
 let stopBtn;
 let stickToBottom = true;
+let dossierId = null; // the open conversation's dossier: its answers are grounded in it
+
+/** The dossier the open (or new) conversation belongs to, or null. */
+export function chatDossierId() {
+  return dossierId;
+}
 
 // ------------------------------------------------------------------ helpers
 function nearBottom() {
@@ -142,6 +150,8 @@ class AssistantMessage {
     this.frame = 0;
     this.answerEl = h("div", { class: "markdown", "data-testid": "answer", "aria-busy": pending ? "true" : null });
     this.flagsEl = h("div", { class: "msg-flags" });
+    this.sourcesEl = h("div", { class: "msg-sources" });
+    this.grounding = null; // {dossierId, sources, citations} for a grounded answer
     this.metaEl = h("div", { class: "msg-meta", "data-testid": "message-meta" });
     this.timeHolder = h("span", { class: "msg-time" }, timeEl(createdAt));
     this.typingEl = pending
@@ -164,6 +174,7 @@ class AssistantMessage {
         h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, t("msg.assistant")), this.timeHolder),
         this.typingEl,
         this.answerEl,
+        this.sourcesEl,
         this.flagsEl,
         this.metaEl,
       ),
@@ -192,6 +203,28 @@ class AssistantMessage {
       this.typingEl = null;
     }
     setMarkdown(this.answerEl, text);
+    this.renderGrounding();
+  }
+
+  /** The passages the answer is grounded in (event `sources`, or saved with it). */
+  setSources(sources, dossier) {
+    this.grounding = { dossierId: dossier, sources: sources || [], citations: this.grounding?.citations || null };
+    this.renderGrounding();
+  }
+
+  /** The citation numbers the backend verified: only these become chips. */
+  setCitations(citations) {
+    if (!this.grounding) return;
+    this.grounding.citations = citations || [];
+    setMarkdown(this.answerEl, this.text);
+    this.renderGrounding();
+  }
+
+  renderGrounding() {
+    if (!this.grounding) return;
+    const { dossierId: dossier, sources, citations } = this.grounding;
+    clear(this.sourcesEl).append(sourcesList(dossier, sources, citations));
+    if (citations) linkCitations(this.answerEl, { dossierId: dossier, sources, citations });
   }
 
   flush() {
@@ -204,6 +237,7 @@ class AssistantMessage {
       this.typingEl = null;
     }
     setMarkdown(this.answerEl, this.text);
+    this.renderGrounding();
     this.answerEl.removeAttribute("aria-busy");
     this.el.classList.remove("is-streaming");
   }
@@ -430,8 +464,8 @@ function emptyState() {
     "div",
     { class: "empty-state", "data-testid": "empty-state" },
     h("div", { class: "empty-mark", "aria-hidden": "true" }, icon("scale", { size: 30 })),
-    h("h1", { class: "empty-title" }, t("empty.title")),
-    h("p", { class: "empty-subtitle" }, t("empty.subtitle")),
+    h("h1", { class: "empty-title" }, dossierId ? t("dossiers.chatTitle", { name: findDossier(dossierId)?.name || "…" }) : t("empty.title")),
+    h("p", { class: "empty-subtitle" }, dossierId ? t("dossiers.chatSubtitle") : t("empty.subtitle")),
     h("div", { class: "suggestions" }, suggestions),
     h("p", { class: "empty-disclaimer" }, t("empty.disclaimer")),
   );
@@ -443,6 +477,10 @@ function renderStoredAssistant(message) {
   if (failed && !message.content) return [errorCard({ code, message: "", detail: "" })];
   const view = new AssistantMessage({ createdAt: message.created_at });
   view.setText(message.content || t("msg.empty"));
+  if (message.sources) {
+    view.setSources(message.sources, dossierId);
+    view.setCitations(message.citations || []);
+  }
   if (code === "cancelled") view.flag(t("msg.stopped"));
   else if (failed || message.partial) view.flag(t("msg.partial"));
   view.finish(message);
@@ -517,6 +555,8 @@ export async function send(text, { regenerate = false } = {}) {
     language: getLanguage(),
   };
   if (state.currentId) body.conversation_id = state.currentId;
+  if (dossierId) body.dossier_id = dossierId;
+  const turnDossier = dossierId;
   if (regenerate) body.regenerate = true;
   const maxTokens = prefs.maxTokens();
   if (maxTokens) body.max_tokens = maxTokens;
@@ -550,6 +590,9 @@ export async function send(text, { regenerate = false } = {}) {
             state.current = { id: data.conversation_id, messages: [{ role: "user", content: message }] };
             emit("conversation-created", data.conversation_id);
           }
+        } else if (event === "sources") {
+          answer.setSources(data.sources, turnDossier);
+          scrollToBottom();
         } else if (event === "status") {
           statuses.add(data);
         } else if (event === "token") {
@@ -564,6 +607,7 @@ export async function send(text, { regenerate = false } = {}) {
             usage: data.usage,
           });
           if (!answer.hasText) answer.setText(t("msg.empty"));
+          if (Array.isArray(data.citations)) answer.setCitations(data.citations);
           scrollToBottom();
         } else if (event === "error") {
           finished = true;
@@ -609,11 +653,15 @@ export function stop() {
   if (state.streaming) state.streaming.controller.abort();
 }
 
-/** Open a conversation (or the empty new-chat view when id is null). */
-export async function openConversation(id) {
+/**
+ * Open a conversation (or the empty new-chat view when id is null); `dossier` puts it in
+ * that dossier (a saved conversation's own dossier_id wins).
+ */
+export async function openConversation(id, { dossier = null } = {}) {
   if (state.streaming) stop();
   state.currentId = id;
   state.current = null;
+  setDossier(dossier);
   if (!id) {
     renderThread();
     return;
@@ -624,6 +672,7 @@ export async function openConversation(id) {
     const detail = await api(`api/conversations/${encodeURIComponent(id)}`);
     if (state.currentId !== id) return;
     state.current = detail;
+    if ((detail.dossier_id || null) !== dossierId) setDossier(detail.dossier_id || null);
     renderThread();
   } catch (exc) {
     if (state.currentId !== id) return;
@@ -640,6 +689,12 @@ export function relabelModels() {
     el.textContent = shortModelLabel(id);
     el.title = `${modelLabel(id)} (${id})`;
   }
+}
+
+function setDossier(id) {
+  dossierId = id || null;
+  document.body.classList.toggle("in-dossier", Boolean(dossierId));
+  emit("chat-dossier", dossierId);
 }
 
 export function focusComposer() {

@@ -1,6 +1,7 @@
 // The conversation list: new, open, delete (with an inline confirmation).
 import { ApiError, api } from "./api.js";
 import { $, clear, h } from "./dom.js";
+import { findDossier } from "./dossiers.js";
 import * as fmt from "./format.js";
 import { t } from "./i18n.js";
 import { icon } from "./icons.js";
@@ -81,6 +82,8 @@ function item(conversation) {
     requestAnimationFrame(() => confirm.focus());
     return row;
   }
+  const dossierId = conversation.dossier_id || null;
+  const dossier = dossierId ? findDossier(dossierId) : null;
   return h(
     "li",
     {
@@ -92,17 +95,21 @@ function item(conversation) {
       "a",
       {
         class: "conv-open",
-        href: `#/c/${encodeURIComponent(conversation.id)}`,
+        href: dossierId
+          ? `#/d/${encodeURIComponent(dossierId)}/c/${encodeURIComponent(conversation.id)}`
+          : `#/c/${encodeURIComponent(conversation.id)}`,
         "aria-current": active ? "page" : null,
         onclick: (ev) => {
           ev.preventDefault();
-          emit("navigate", conversation.id);
+          if (dossierId) emit("route", { dossierId, conversationId: conversation.id, chat: true });
+          else emit("navigate", conversation.id);
         },
       },
       h("span", { class: "conv-title" }, title),
       h(
         "span",
         { class: "conv-sub" },
+        dossier ? [h("span", { class: "conv-dossier" }, icon("folder", { size: 12 }), dossier.name), " · "] : null,
         h("time", { datetime: conversation.updated_at }, fmt.listTime(conversation.updated_at)),
         h("span", { "aria-hidden": "true" }, " · "),
         conversation.message_count === 1
