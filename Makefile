@@ -3,18 +3,23 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(CURDIR)/scripts/uv
 
-.PHONY: run test install lint browser engines bench clean
+.PHONY: run test install lint browser engines system-deps bench clean
 
 install:
 	$(UV) sync --frozen
 
-run: install
+run: install system-deps
 	$(UV) run legal-assistant serve
 
 lint: install
 	$(UV) run ruff check src tests benchmarks
 	$(UV) run ruff format --check src tests benchmarks
 	$(UV) run mypy
+
+# OpenBLAS (MLX's fast path on Linux) and tesseract (OCR), with apt when root/sudo allows;
+# otherwise it says what to install and carries on.
+system-deps:
+	scripts/ensure-system-deps
 
 browser:
 	scripts/ensure-chromium
@@ -23,7 +28,7 @@ browser:
 engines: install
 	$(UV) run legal-assistant engines install llamacpp
 
-test: lint browser engines
+test: lint browser engines system-deps
 	$(UV) run pytest
 
 bench: install engines
