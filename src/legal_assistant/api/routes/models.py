@@ -10,7 +10,12 @@ from typing import Any, TypedDict
 from fastapi import APIRouter, Request
 
 from legal_assistant.api.deps import ApiKey, State, request_language
-from legal_assistant.catalog import LLAMACPP_CATALOG, MLX_CATALOG, ram_estimate
+from legal_assistant.catalog import (
+    EMBEDDING_PROVIDERS,
+    LLAMACPP_CATALOG,
+    MLX_CATALOG,
+    ram_estimate,
+)
 from legal_assistant.chat.status import ENGINE_ICONS
 from legal_assistant.config import Settings, is_loopback
 from legal_assistant.errors import Language, LegalAssistantError
@@ -172,7 +177,8 @@ async def build_catalog(
             )
             seen.add(model_id)
     for engine in supervisor.engines():  # e.g. mlx:/path models started by id
-        if engine.ref.id not in seen:
+        # Embedding engines are not chat models: listed by /v1/models, not in the picker.
+        if engine.ref.id not in seen and engine.ref.provider not in EMBEDDING_PROVIDERS:
             name = Path(engine.ref.name).name or engine.ref.name
             label = f"{ENGINE_ICONS.get(engine.kind, '⚙️')} {name} ({engine.spec.label})"
             models.append(

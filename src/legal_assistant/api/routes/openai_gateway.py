@@ -28,7 +28,7 @@ from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.relay import CleanupStream, send_upstream
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
-from legal_assistant.catalog import ModelRef, parse_model_id
+from legal_assistant.catalog import EMBED_CATALOG, CatalogEntry, ModelRef, parse_model_id
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OllamaProvider, TokenDelta, Usage
 from legal_assistant.runtime.engine import Lease
@@ -78,7 +78,24 @@ async def v1_models(state: State) -> dict[str, Any]:
                 "available_offline": m["available_offline"],
             }
             for m in catalog["models"]
-        ],
+        ]
+        + [embedding_entry(state, entry) for entry in EMBED_CATALOG],
+    }
+
+
+def embedding_entry(state: AppState, entry: CatalogEntry) -> dict[str, Any]:
+    """An embedding model (POST /v1/embeddings), listed here but not in the chat picker."""
+    engine = state.supervisor.engine_for(parse_model_id(entry.id))
+    return {
+        "id": entry.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "embed",
+        "type": "embedding",
+        "loaded": bool(engine and str(engine.state) == "ready"),
+        "state": str(engine.state) if engine else None,
+        "label": entry.label_fr,
+        "available_offline": True,
     }
 
 

@@ -4,6 +4,7 @@ line in `default_specs`."""
 from __future__ import annotations
 
 from legal_assistant.runtime.engines.base import EngineHandle, EngineSpec, LaunchPlan
+from legal_assistant.runtime.engines.embed import EmbedSpec
 from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec
 from legal_assistant.runtime.engines.mlx import MLXSpec
 from legal_assistant.runtime.engines.vllm import VLLMSpec
@@ -15,10 +16,12 @@ def default_specs() -> dict[str, EngineSpec]:
         "mlx": MLXSpec(),
         "llamacpp": LlamaCppSpec(),
         "vllm": VLLMSpec(),
+        "embed": EmbedSpec(),
     }
 
 
 __all__ = [
+    "EmbedSpec",
     "EngineHandle",
     "EngineSpec",
     "LaunchPlan",
