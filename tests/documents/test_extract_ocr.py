@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from documents.builders import article_blocks, build_pdf, build_scanned_pdf, corpus_articles
+from legal_assistant.config import Settings
 from legal_assistant.documents import ocr
 from legal_assistant.documents.extract import OcrOptions, extract_document
 
@@ -107,3 +108,17 @@ async def test_tesseract_that_fails_flags_the_page_and_goes_on(tmp_path: Path) -
     assert page.note is not None and page.note.startswith(ocr.NOTE_FAILED)
     assert any(w.startswith("page 2:") for w in extracted.warnings)
     assert [p.source for p in extracted.pages] == ["text", "none", "text"]
+
+
+async def test_settings_choose_the_tesseract_and_can_turn_ocr_off(
+    tmp_path: Path, settings: Settings
+) -> None:
+    path = _mixed_pdf(tmp_path / "m.pdf")
+    missing = settings.model_copy(update={"tesseract_command": str(tmp_path / "nope")})
+    extracted = await extract_document(path, "m.pdf", settings=missing)
+    assert extracted.pages[1].note == ocr.NOTE_NOT_INSTALLED
+    off = settings.model_copy(update={"ocr_enabled": False})
+    extracted = await extract_document(path, "m.pdf", settings=off)
+    assert extracted.pages[1].note == ocr.NOTE_DISABLED
+    extracted = await extract_document(path, "m.pdf", settings=settings)
+    assert extracted.pages[1].source == "ocr"

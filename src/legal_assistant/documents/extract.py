@@ -20,12 +20,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legal_assistant.documents.errors import DocumentError
 from legal_assistant.documents.model import Extracted, Page
 from legal_assistant.documents.reading import OcrOptions
 from legal_assistant.documents.sniff import format_from_name
+
+if TYPE_CHECKING:
+    from legal_assistant.config import Settings
 
 __all__ = ["DocumentError", "OcrOptions", "extract_document"]
 
@@ -45,19 +48,26 @@ async def extract_document(
     *,
     ocr: bool = True,
     progress: Progress | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    memory_mb: int = DEFAULT_MEMORY_MB,
+    timeout_s: float | None = None,
+    memory_mb: int | None = None,
     ocr_options: OcrOptions | None = None,
+    settings: Settings | None = None,
 ) -> Extracted:
     """Extract `path` (named `filename` by the user: its extension picks the format, the
     content must agree) in a worker process.
 
     `progress(done_pages, total_pages)` is called with (0, N) once the document is open,
     then after each page. `ocr=False` keeps pages without a text layer with source
-    "none"; `ocr_options` sets the Tesseract command, languages and per-page timeout.
+    "none". Limits and OCR options come from the arguments, else from `settings`
+    (extraction_timeout_s, extraction_memory_mb, ocr_enabled, tesseract_command,
+    ocr_languages, ocr_page_timeout_s), else from the defaults here.
     Raises DocumentError (see documents/errors.py for the codes)."""
     format_from_name(filename)  # unsupported_type without starting a process
-    options = ocr_options or OcrOptions()
+    if timeout_s is None:
+        timeout_s = settings.extraction_timeout_s if settings else DEFAULT_TIMEOUT_S
+    if memory_mb is None:
+        memory_mb = settings.extraction_memory_mb if settings else DEFAULT_MEMORY_MB
+    options = ocr_options or (ocr_options_from(settings) if settings else OcrOptions())
     if not ocr:
         options = OcrOptions(**{**asdict(options), "enabled": False})
     request = {
@@ -106,6 +116,15 @@ async def extract_document(
     return collector.result(process.returncode, list(stderr_tail))
 
 
+def ocr_options_from(settings: Settings) -> OcrOptions:
+    return OcrOptions(
+        enabled=settings.ocr_enabled,
+        command=settings.tesseract_command,
+        languages=settings.ocr_languages,
+        page_timeout_s=settings.ocr_page_timeout_s,
+    )
+
+
 class _Collector:
     """Folds the worker's JSON lines into an Extracted (or the error it reported)."""
 
@@ -152,7 +171,7 @@ class _Collector:
         if self._error is not None:
             raise self._error
         if not self.finished or self._header is None:
-            if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            if returncode == -signal.SIGXCPU:  # RLIMIT_CPU's soft limit
                 raise DocumentError("extraction_timeout", "CPU time limit reached")
             tail = " | ".join(stderr_tail[-3:])
             raise DocumentError(
