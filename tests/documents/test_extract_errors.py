@@ -141,3 +141,17 @@ async def test_text_quoting_a_pdf_header_is_still_text(tmp_path: Path) -> None:
     path.write_text("Un PDF commence par %PDF-1.7 suivi de sa version.", encoding="utf-8")
     extracted = await extract_document(path, "note.md")
     assert "%PDF-1.7" in extracted.pages[0].text
+
+
+async def test_a_huge_page_is_rendered_within_bounds(tmp_path: Path) -> None:
+    # A 5 m x 5 m scanned page: rendered at 300 dpi it would be 3.5 billion pixels.
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "huge.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=(14_000, 14_000))
+    pdf.setFont("Helvetica", 900)
+    pdf.drawString(500, 7000, "x")  # a near-empty text layer with ink: rendered for OCR
+    pdf.showPage()
+    pdf.save()
+    extracted = await asyncio.wait_for(extract_document(path, "huge.pdf"), DEADLINE_S)
+    assert len(extracted.pages) == 1

@@ -146,6 +146,8 @@ class _Collector:
             self._header = event
             self._report(0)
         elif kind == "page":
+            if event.get("source") not in ("text", "ocr", "none"):
+                raise DocumentError("extraction_failed", "unreadable worker output")
             self._pages.append(
                 Page(
                     number=int(event["number"]),

@@ -22,6 +22,11 @@ from legal_assistant.documents.reading import OcrOptions, Reading, clean_text
 # often carries a stray page number or stamp as text).
 MIN_TEXT_LAYER_CHARS = 16
 BLANK_LEVEL = 245  # darkest pixel of a low-resolution render above this: blank page
+# A PDF can declare any page count and page size: bound both, so a hostile file cannot
+# make us loop for hours or render a 200-inch page at 300 dpi.
+MAX_PAGES = 20_000
+MAX_OCR_PIXELS = 40_000_000  # A4 at 300 dpi is 8.7 million
+MAX_PROBE_PIXELS = 250_000
 NOTE_BLANK = "blank page"
 NOTE_UNREADABLE = "page unreadable"
 
@@ -34,9 +39,11 @@ def read_pdf(path: Path, options: OcrOptions) -> Reading:
             raise DocumentError("encrypted_pdf", str(exc)) from exc
         raise DocumentError("corrupt_file", str(exc)) from exc
     total = len(document)
-    if total == 0:
+    if total == 0 or total > MAX_PAGES:
         document.close()
-        raise DocumentError("corrupt_file", "the PDF has no pages")
+        if total == 0:
+            raise DocumentError("corrupt_file", "the PDF has no pages")
+        raise DocumentError("extraction_failed", f"{total} pages (at most {MAX_PAGES})")
     title = _title(document)
     reading = Reading(format="pdf", total=total, paginated=True, pages=iter(()), title=title)
     reading.pages = _pages(document, options, reading.warnings)
@@ -105,12 +112,19 @@ def _visible_chars(text: str) -> int:
 
 
 def _is_blank(page: pdfium.PdfPage) -> bool:
-    bitmap = page.render(scale=0.25, grayscale=True)  # 18 dpi is enough to see ink
+    # 18 dpi is enough to see ink.
+    bitmap = page.render(scale=_scale(page, 0.25, MAX_PROBE_PIXELS), grayscale=True)
     try:
         lowest, _ = bitmap.to_pil().convert("L").getextrema()
     finally:
         bitmap.close()
     return bool(lowest > BLANK_LEVEL)
+
+
+def _scale(page: pdfium.PdfPage, wanted: float, max_pixels: int) -> float:
+    width, height = (float(v) for v in page.get_size())  # points
+    area = max(1.0, width * height)
+    return min(wanted, float((max_pixels / area) ** 0.5))
 
 
 def _no_text(number: int, text_layer: str, note: str) -> Page:
@@ -125,7 +139,7 @@ def _ocr_page(
     options: OcrOptions,
     warnings: list[str],
 ) -> Page:
-    bitmap = page.render(scale=options.dpi / 72, grayscale=True)
+    bitmap = page.render(scale=_scale(page, options.dpi / 72, MAX_OCR_PIXELS), grayscale=True)
     try:
         image = bitmap.to_pil()
         try:
