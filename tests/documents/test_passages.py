@@ -226,3 +226,26 @@ def test_any_text_offsets_exact_sizes_bounded_nothing_lost(
             assert covered[i] <= 1
             if not ch.isspace():
                 assert covered[i] == 1, (page.text, i)
+
+
+def test_numbered_items_inside_an_article_stay_in_it() -> None:
+    article = corpus_article("1367")  # "... 1. Que la demande ... 2. Qu'elle ne soit pas ..."
+    assert "\n1. " in "\n" + article.text or "\n\n1. " in article.text
+    text = f"Article 1367\n\n{article.text}"
+    extracted = Extracted(format="txt", pages=[Page(1, text)], paginated=False)
+    assert {p.label for p in split_passages(extracted)} == {"Article 1367"}
+    judgment = "Attendu que le moyen est recevable ;\n3. Selon l'arrêt, la vente est parfaite."
+    extracted = Extracted(format="pdf", pages=[Page(1, judgment)], paginated=True)
+    assert [p.label for p in split_passages(extracted)] == ["Attendu que", "§ 3"]
+
+
+async def test_corpus_sample_one_article_per_page_keeps_its_label(tmp_path: Path) -> None:
+    # Every 10th article of the corpus (real enumerations, "I. -" sections, quotes...):
+    # each page's passages all carry that page's article label, and only it.
+    articles = corpus_articles(1500, max_chars=2400)[::10]
+    path = build_pdf(tmp_path / "sample.pdf", [article_blocks([a]) for a in articles])
+    extracted = await extract_document(path, "sample.pdf")
+    passages = split_passages(extracted)
+    _check_offsets(extracted, passages)
+    for number, article in enumerate(articles, start=1):
+        assert {p.label for p in passages if p.page == number} == {article.heading}

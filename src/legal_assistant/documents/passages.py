@@ -161,6 +161,9 @@ def _units(page: Page, paginated: bool, carried_label: str | None) -> list[_Unit
     for start, line_end in _anchors(text, paginated):
         line = text[start:line_end]
         label = legal_label(line)
+        current = markers[-1][2] if markers else carried_label
+        if label is not None and _enumeration_in_article(line, current):
+            continue
         if label is not None:
             markers.append((start, line_end, label, _is_heading_marker(line)))
         elif start in styled and line.strip():
@@ -174,6 +177,13 @@ def _units(page: Page, paginated: bool, carried_label: str | None) -> list[_Unit
         heading_only = heading and _is_subtitle(text[line_end:end].strip())
         units.append(_Unit(start, end, label, heading_only=heading_only))
     return units
+
+
+def _enumeration_in_article(line: str, current: str | None) -> bool:
+    """ "1. Que la demande..." inside an article is one of its items, not a judgment's
+    numbered paragraph ("§ 3" written out still is one)."""
+    return bool(current and current.startswith("Article ") and _NUMBERED.match(line.strip())
+                and not line.lstrip().startswith("§"))  # fmt: skip
 
 
 def _is_subtitle(body: str) -> bool:
