@@ -24,7 +24,8 @@ system-deps:
 browser:
 	scripts/ensure-chromium
 
-# llama.cpp compiles for a few minutes the first time (uv caches the wheel afterwards).
+# llama.cpp's llama-server: built once from the pinned source (5-10 min on 2 cores; needs
+# cmake and a C++ compiler), then a no-op until the pin changes (docs/llamacpp.md).
 engines: install
 	$(UV) run legal-assistant engines install llamacpp
 

@@ -93,14 +93,21 @@ class Settings(BaseSettings):
     # (search the usual places), "off", or a library path. With one, the bundled model
     # runs as float32 (much faster prompts); without, as 4-bit.
     mlx_blas: str = "auto"
-    # --- llama.cpp (llama-cpp-python's server, in a managed environment) ---
-    # Default: <engines_dir>/llamacpp/bin/python -m llama_cpp.server
+    # --- llama.cpp (its own llama-server, built into engines_dir; docs/llamacpp.md) ---
+    # Default: <engines_dir>/llamacpp/bin/llama-server
     llamacpp_command: list[str] | None = None
     llamacpp_port: int = 0
-    llamacpp_n_ctx: int = 4096
+    llamacpp_n_ctx: int = Field(default=4096, ge=256)  # context per slot (tokens)
+    # Slots decoded together (continuous batching); default: max(4, physical cores),
+    # capped by max_inflight_per_engine.
+    llamacpp_parallel: int | None = Field(default=None, ge=1)
     llamacpp_threads: int | None = None  # default: physical cores
+    llamacpp_batch_size: int = Field(default=2048, ge=32)  # prompt tokens per batch
+    llamacpp_cache_ram_mb: int = Field(default=1024, ge=0)  # llama-server's RAM prompt cache
+    # KV slots saved on disk across swaps (data_dir/kv-slots), LRU-bounded; 0 = never save.
+    kv_cache_max_gb: float = Field(default=2.0, ge=0)
     engines_dir: Path | None = (
-        None  # managed engine venvs; default ~/.cache/legal-assistant/engines
+        None  # managed engine builds; default ~/.cache/legal-assistant/engines
     )
     # --- vLLM (GPU servers; not run in CI) ---
     vllm_command: list[str] = Field(default_factory=lambda: ["vllm", "serve"])

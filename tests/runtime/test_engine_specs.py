@@ -79,16 +79,6 @@ def test_vllm_oom_and_no_gpu_messages_are_specific() -> None:
     assert "GPU" in no_gpu.message("en")
 
 
-def test_llamacpp_command_line_uses_physical_cores(settings: Settings) -> None:
-    s = settings.model_copy(update={"llamacpp_threads": 2, "llamacpp_n_ctx": 2048})
-    plan = LlamaCppSpec().launch("/m/model.gguf", "127.0.0.1", 9001, s)
-    assert plan.argv[1:3] == ["-m", "llama_cpp.server"]
-    pairs = dict(zip(plan.argv[3::2], plan.argv[4::2], strict=True))
-    assert pairs["--model"] == "/m/model.gguf" and pairs["--host"] == "127.0.0.1"
-    assert pairs["--n_threads"] == "2" and pairs["--n_threads_batch"] == "2"
-    assert pairs["--n_ctx"] == "2048"
-
-
 def test_llamacpp_bind_error_is_port_busy() -> None:
     spec = LlamaCppSpec()
     line = "ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', 1)"

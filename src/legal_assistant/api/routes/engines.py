@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -19,6 +20,7 @@ from legal_assistant.chat.service import ChatEvent
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.runtime.engine import Engine, Lease
+from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
 router = APIRouter(dependencies=[ApiKey])
@@ -65,6 +67,25 @@ async def engine_logs(
     if engine is None:
         raise LegalAssistantError("not_found", f"engine {engine_id[:40]!r}")
     return {"engine": engine.id, "model": engine.ref.id, "lines": engine.logs(tail)}
+
+
+@router.get("/api/engines/{engine_id}/slots")
+async def engine_slots(engine_id: str, state: State) -> dict[str, Any]:
+    """llama.cpp's slots: busy or idle, and the tokens each holds (its prompt cache).
+    Other kinds, and an engine that is not running, have none."""
+    from legal_assistant.runtime.kv_slots import slot_list, slot_view
+
+    engine = state.supervisor.get(engine_id)
+    if engine is None:
+        raise LegalAssistantError("not_found", f"engine {engine_id[:40]!r}")
+    slots: list[dict[str, Any]] = []
+    if engine.kind == "llamacpp" and engine.state is EngineState.READY:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            try:
+                slots = slot_view(await slot_list(client, engine.base_url))
+            except (httpx.HTTPError, ValueError) as e:
+                raise LegalAssistantError("upstream_error", f"/slots: {e!r}") from e
+    return {"engine": engine.id, "model": engine.ref.id, "slots": slots}
 
 
 @router.post("/api/engines/{engine_id}/stop")

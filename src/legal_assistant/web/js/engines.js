@@ -3,7 +3,7 @@
 import { ApiError, api, eventSourceUrl } from "./api.js";
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
-import { t } from "./i18n.js";
+import { getLanguage, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { emit, findModel, modelLabel, state } from "./state.js";
 import { toast } from "./toast.js";
@@ -134,6 +134,38 @@ async function loadLogs(view) {
   }
 }
 
+// llama.cpp's slots (continuous batching, kept prompt caches): busy / idle + cached tokens.
+const SLOT_WORDS = {
+  fr: { title: "Emplacements", busy: "occupé", idle: "libre", tokens: "jetons en cache" },
+  en: { title: "Slots", busy: "busy", idle: "idle", tokens: "cached tokens" },
+};
+
+async function loadSlots(view) {
+  const words = SLOT_WORDS[getLanguage()] || SLOT_WORDS.en;
+  try {
+    const data = await api(`api/engines/${encodeURIComponent(view.id)}/slots`);
+    const slots = data.slots || [];
+    view.slots.hidden = slots.length === 0;
+    view.slots.replaceChildren(
+      h("div", { class: "engine-slots-title" }, words.title),
+      ...slots.map((slot) =>
+        h(
+          "span",
+          {
+            class: `chip ${slot.busy ? "chip-loading" : "chip-stopped"}`,
+            "data-testid": "engine-slot",
+            "data-busy": String(slot.busy),
+            title: `${slot.cached_tokens} ${words.tokens} / ${slot.n_ctx ?? "?"}`,
+          },
+          `#${slot.id} ${slot.busy ? words.busy : words.idle} · ${slot.cached_tokens}`,
+        ),
+      ),
+    );
+  } catch {
+    view.slots.hidden = true;
+  }
+}
+
 // ------------------------------------------------------------------ rendering
 function stat(label, valueEl) {
   return h("div", { class: "stat" }, h("dt", {}, label), h("dd", {}, valueEl));
@@ -152,6 +184,7 @@ function createCard(id) {
   view.startTime = h("span");
   view.error = h("div", { class: "engine-error", hidden: true });
   view.idle = h("div", { class: "engine-idle", hidden: true });
+  view.slots = h("div", { class: "engine-slots", hidden: true, "data-testid": "engine-slots" });
   view.action = h("button", { type: "button", class: "btn btn-sm", "data-testid": "engine-toggle" });
   view.action.addEventListener("click", () => {
     const entry = state.engines.get(id);
@@ -199,6 +232,7 @@ function createCard(id) {
     ),
     view.error,
     view.idle,
+    view.slots,
     h("div", { class: "engine-actions" }, view.action, view.logsBtn),
     view.logs,
   );
@@ -254,6 +288,14 @@ function updateCard(view) {
   const idleIn = s.state === "ready" && !s.inflight ? s.idle_expires_in_s : null;
   view.idle.hidden = idleIn === null || idleIn === undefined;
   if (!view.idle.hidden) view.idle.textContent = t("engines.idleIn", { v: fmt.seconds(idleIn, 0) });
+  const hasSlots = s.kind === "llamacpp" && s.state === "ready";
+  if (!hasSlots) {
+    view.slots.hidden = true;
+    view.slotsLoaded = false;
+  } else if (!view.slotsLoaded) {
+    view.slotsLoaded = true;
+    loadSlots(view);
+  }
   const active = ACTIVE.has(s.state) && s.state !== "stopping";
   const isBusy = busy.has(view.id) || s.state === "stopping";
   view.action.replaceChildren(
@@ -374,6 +416,7 @@ export function setEnginesOpen(open, { logs = false } = {}) {
         const entry = state.engines.get(view.id);
         if (entry) view.uptime.textContent = uptimeOf(entry) === null ? "—" : fmt.seconds(uptimeOf(entry), 0);
         if (view.logsOpen) loadLogs(view);
+        if (entry && entry.status.kind === "llamacpp" && entry.status.state === "ready") loadSlots(view);
       }
     }, 2000);
     poll = setInterval(refreshEngines, 5000); // memory and uptime are not events
