@@ -147,3 +147,24 @@ async def test_many_documents_in_parallel(tmp_path: Path) -> None:
     results = await asyncio.gather(*(extract_document(p, p.name) for p in paths))
     for i, extracted in enumerate(results):
         assert articles[i].heading in extracted.pages[0].text
+
+
+async def test_secrets_in_the_environment_do_not_reach_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell script stands in for Tesseract to show the environment the worker's
+    children get (the worker's own is the same: it passes os.environ on)."""
+    monkeypatch.setenv("LEGAL_ASSISTANT_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("LEGAL_ASSISTANT_SURREALDB_PASSWORD", "db-secret")
+    seen = tmp_path / "env.txt"
+    fake = tmp_path / "env-tesseract"
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = "--list-langs" ]; then echo "List of languages:"; echo fra;'
+        f" exit 0; fi\nenv > {seen}\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    path = build_scanned_pdf(tmp_path / "scan.pdf", [["Une page."]])
+    await extract_document(path, "scan.pdf", ocr_options=OcrOptions(command=str(fake)))
+    env = seen.read_text()
+    assert "PATH=" in env
+    assert "secret" not in env

@@ -87,6 +87,7 @@ async def extract_document(
         stderr=asyncio.subprocess.PIPE,
         limit=_MAX_LINE_BYTES,
         start_new_session=True,
+        env=_worker_env(),
     )
     assert process.stdout is not None and process.stderr is not None
     stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
@@ -123,6 +124,18 @@ def ocr_options_from(settings: Settings) -> OcrOptions:
         languages=settings.ocr_languages,
         page_timeout_s=settings.ocr_page_timeout_s,
     )
+
+
+# What the worker and Tesseract need from our environment; nothing else (API keys,
+# database passwords) reaches a process that parses hostile files.
+_ENV_KEEP = frozenset(
+    {"PATH", "HOME", "TMPDIR", "LANG", "LANGUAGE", "PYTHONPATH", "VIRTUAL_ENV",
+     "TESSDATA_PREFIX", "OMP_THREAD_LIMIT", "SYSTEMROOT"}
+)  # fmt: skip
+
+
+def _worker_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _ENV_KEEP or k.startswith("LC_")}
 
 
 class _Collector:
