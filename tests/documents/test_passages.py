@@ -249,3 +249,36 @@ async def test_corpus_sample_one_article_per_page_keeps_its_label(tmp_path: Path
     _check_offsets(extracted, passages)
     for number, article in enumerate(articles, start=1):
         assert {p.label for p in passages if p.page == number} == {article.heading}
+
+
+CASSATION = """Arrêt n° 123 F-D
+Pourvoi n° 21-12.345
+R É P U B L I Q U E F R A N Ç A I S E
+AU NOM DU PEUPLE FRANÇAIS
+ARRÊT DE LA COUR DE CASSATION, TROISIÈME CHAMBRE CIVILE, DU 12 JANVIER 2023
+Faits et procédure
+1. Selon l'arrêt attaqué (Paris, 3 mai 2021), M. X a confié à la société Y des travaux
+de rénovation de sa maison.
+Examen du moyen
+Enoncé du moyen
+2. M. X fait grief à l'arrêt de rejeter sa demande, alors « que tout fait quelconque de
+l'homme oblige celui par la faute duquel il est arrivé à le réparer ».
+Réponse de la Cour
+Vu l'article 1240 du code civil :
+3. Aux termes de ce texte, tout fait quelconque de l'homme, qui cause à autrui un
+dommage, oblige celui par la faute duquel il est arrivé à le réparer.
+Sur le second moyen, pris en sa première branche
+4. La cour d'appel a retenu que la société Y n'avait commis aucune faute.
+PAR CES MOTIFS, la Cour :
+CASSE ET ANNULE, en toutes ses dispositions, l'arrêt rendu le 3 mai 2021."""
+
+
+def test_cassation_judgment_layout() -> None:
+    extracted = Extracted(format="pdf", pages=[Page(1, CASSATION)], paginated=True)
+    passages = split_passages(extracted)
+    _check_offsets(extracted, passages)
+    assert [p.label for p in passages] == ["§ 1", "§ 2", "§ 3", "§ 4", "PAR CES MOTIFS, la Cour :"]
+    # Section headings and the visa open the numbered paragraph they introduce.
+    assert passages[1].text.startswith("Examen du moyen\nEnoncé du moyen\n2. M. X")
+    assert passages[2].text.startswith("Réponse de la Cour\nVu l'article 1240 du code civil :\n3.")
+    assert passages[3].text.startswith("Sur le second moyen")

@@ -47,6 +47,13 @@ _STRUCTURE_HEADING = re.compile(
     r"|PAR CES MOTIFS|MOTIFS DE LA D[ÉE]CISION|EXPOS[ÉE] DU LITIGE|FAITS ET PROC[ÉE]DURE"
     r"|DISPOSITIF|SUR CE\b|Sur le (?:premier |deuxième |second |troisième |)moyen"
 )
+# The sections of a French judgment, each alone on its line.
+_JUDGMENT_HEADING = re.compile(
+    r"(?:Faits et proc[ée]dure|Examen (?:du|des) moyens?|[ÉE]nonc[ée] du moyen|R[ée]ponse de la "
+    r"[Cc]our|Expos[ée] du litige|Motifs(?: de la d[ée]cision)?|Moyens? des parties|"
+    r"Pr[ée]tentions(?: et moyens)? des parties|Discussion|Dispositif|Sur ce|"
+    r"Sur (?:le|la|les) .{3,60})\s*:?",
+)
 _OUTLINE_HEADING = re.compile(rf"(?:[IVX]+|[A-H])\s*[.)\-–—]\s+[{_UPPER}]")
 _MARKDOWN_HEADING = re.compile(r"(#{1,6})\s+(.*)")
 _SENTENCE_END = re.compile(r"[.!?…;:][\"»”’)\]]*(?=\s)")
@@ -130,7 +137,7 @@ def _article_label(line: str, *, anywhere_rest: bool = False) -> str | None:
 def _is_heading(line: str) -> bool:
     if len(line) > _HEADING_MAX_CHARS:
         return False
-    if _STRUCTURE_HEADING.match(line):
+    if _STRUCTURE_HEADING.match(line) or _JUDGMENT_HEADING.fullmatch(line):
         return True
     if line.endswith((".", ",", ";")):
         return False
