@@ -30,7 +30,7 @@ function pageList(value) {
 }
 
 function progressText(doc) {
-  const { stage, done, total } = doc.live || {};
+  const { stage, done, total } = doc.live || doc; // the last event, else the listed fields
   const status = doc.status;
   const known = Number.isFinite(done) && Number.isFinite(total) && total > 0;
   if (status === "queued") return t("docs.queued");
@@ -44,17 +44,17 @@ function progressText(doc) {
 }
 
 function fraction(doc) {
-  const live = doc.live || {};
-  if (typeof live.progress === "number") return live.progress;
+  const live = doc.live || doc;
+  if (typeof live.progress === "number" && live.progress > 0) return live.progress;
   if (Number.isFinite(live.done) && Number.isFinite(live.total) && live.total > 0) return live.done / live.total;
-  if (typeof doc.progress === "number") return doc.progress;
-  return null;
+  return doc.status === "queued" ? 0 : null; // null: an indeterminate bar
 }
 
 export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
   const base = `api/dossiers/${encodeURIComponent(dossierId)}`;
   const docs = new Map(); // document id -> the document as last known (+ .live: last event)
   const rows = new Map(); // document id -> <li> (uploads.js owns the rows of uploads)
+  const uploadedAt = new Map(); // document id -> when its 202 came back (performance.now())
   let confirming = null;
   let closed = false;
   let refreshTimer = 0;
@@ -65,6 +65,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
         // The same file twice (sha256) is answered with the document already there.
         if (doc.duplicate) toast(t("docs.duplicate", { name: doc.filename }));
         merge(doc);
+        uploadedAt.set(doc.id, performance.now());
         renderDoc(doc.id);
       }
       onChange();
@@ -72,7 +73,9 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
     onChange: () => renderSummary(),
   });
   const summaryEl = h("p", { class: "doc-summary", "data-testid": "documents-summary" });
-  const listEl = h("ul", { class: "doc-list", "data-testid": "documents", "aria-live": "polite" });
+  // Not a live region (progress would be read out on every step): the end of each job is
+  // announced once, by a toast (role "status" / "alert").
+  const listEl = h("ul", { class: "doc-list", "data-testid": "documents" });
   uploads.attach(listEl);
   const el = h("div", { class: "documents" }, uploads.zone, summaryEl, listEl);
 
@@ -210,6 +213,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
   }
 
   async function refresh() {
+    const started = performance.now();
     try {
       const body = await api(`${base}/documents`);
       if (closed) return;
@@ -219,7 +223,8 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
         merge(doc);
       }
       for (const id of [...docs.keys()]) {
-        if (!fresh.has(id)) {
+        // Absent from the list, and not uploaded after the list was read: it is gone.
+        if (!fresh.has(id) && (uploadedAt.get(id) ?? 0) < started) {
           docs.delete(id);
           rows.get(id)?.remove();
           rows.delete(id);
@@ -277,7 +282,11 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
     if (data.error) doc.error = data.error;
     renderDoc(doc.id);
     // Finished now (not a snapshot of a long-finished one): fetch its pages and passages.
-    if (before !== doc.status && (doc.status === "ready" || doc.status === "failed")) refreshOne(doc.id);
+    if (before !== doc.status && (doc.status === "ready" || doc.status === "failed")) {
+      if (doc.status === "ready") toast(t("docs.readyToast", { name: doc.filename }));
+      else toast(t("docs.failedToast", { name: doc.filename }), { kind: "error", detail: reasonText(doc.error) });
+      refreshOne(doc.id);
+    }
   }
 
   async function removeDoc(doc) {
