@@ -81,6 +81,8 @@ def test_labels() -> None:
     assert legal_label("Article premier") == "Article 1er"
     assert legal_label("Article 515-14 bis") == "Article 515-14 bis"
     assert legal_label("# Article 1382") == "Article 1382"
+    assert legal_label("Article L3211-12-A") == "Article L3211-12-A"
+    assert legal_label("Article 5 A défaut d'accord, le juge statue.") == "Article 5"
     assert legal_label("§ 12 La cour relève") == "§ 12"
     assert legal_label("12. Selon l'arrêt attaqué, M. X a assigné") == "§ 12"
     assert legal_label("Attendu que la cour d'appel a retenu") == "Attendu que"

@@ -36,7 +36,8 @@ _ARTICLE = re.compile(
     r"(?:Article|ARTICLE|Art\.)\s+"
     r"(?P<prefix>LO|[LRDA])?\s*\.?\s*\*?\s*"
     r"(?P<number>premier|1er|\d+(?:\s*[-‑–.]\s*\d+)*)"
-    r"(?P<suffix>\s+(?:bis|ter|quater|quinquies|sexies)\b|\s*-?\s*[A-Z]\b)?"
+    # "515-14 bis", "L. 3211-12-A"; not " A" alone, which is "A défaut..." in French.
+    r"(?P<suffix>\s+(?:bis|ter|quater|quinquies|sexies)\b|-[A-Z]\b)?"
 )
 _NUMBERED = re.compile(rf"(?:§\s*(?P<section>\d+)\b|(?P<number>\d{{1,3}})\.\s+(?=[{_UPPER}«\"“(]))")
 _GROUND = re.compile(r"(?:(?:Mais|Et|Alors|Or)\s*,?\s+)?(?P<word>attendu|considérant)\b", re.I)
@@ -125,12 +126,9 @@ def _article_label(line: str, *, anywhere_rest: bool = False) -> str | None:
     prefix = match.group("prefix") or ""
     number = re.sub(r"\s+", "", match.group("number"))
     number = "1er" if number == "premier" else number
-    suffix = match.group("suffix") or ""
-    suffix = (
-        f" {suffix.strip()}"
-        if suffix.strip().isalpha() and len(suffix.strip()) > 1
-        else (f"-{suffix.strip(' -')}" if suffix.strip() else "")
-    )
+    suffix = (match.group("suffix") or "").strip()
+    if suffix and not suffix.startswith("-"):
+        suffix = f" {suffix}"  # "bis", "ter"...
     return f"Article {prefix}{number}{suffix}"
 
 
