@@ -191,29 +191,40 @@ class EngineCall:
                 "upstream_error", f"{self.ref.id} answered something else than JSON"
             ) from e
 
-    async def chunks(self, path: str, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """POST a streamed request; yield its SSE `data:` payloads, decoded, until
-        `[DONE]`. Lines are split at LF only: JSON data never holds a raw LF, while it
-        may hold U+2028 & co. (model output), where `aiter_lines` would cut."""
+    async def batches(
+        self, path: str, body: dict[str, Any]
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """POST a streamed request; yield its SSE `data:` payloads, decoded, one list per
+        read from the engine (so a translated stream sends as many writes as the engine
+        did, not one per event), until `[DONE]`. Lines are split at LF only: JSON data
+        never holds a raw LF, while it may hold U+2028 & co. (model output), where
+        `aiter_lines` would cut."""
         upstream = await self.post(path, {**body, "stream": True})
         counter = self.state.metrics.tokens.labels(self.ref.id)
         pending = b""
         async for raw in upstream.aiter_raw():
             pending += raw
             *lines, pending = pending.split(b"\n")
+            batch: list[dict[str, Any]] = []
+            done = False
             for line in lines:
                 if not line.startswith(b"data:"):
                     continue
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
-                    return
+                    done = True
+                    break
                 try:
                     chunk = json.loads(payload)
                 except ValueError:
                     continue  # not an event we can use; the engine's next one may be
                 if isinstance(chunk, dict):
-                    counter.inc()
-                    yield chunk
+                    batch.append(chunk)
+            if batch:
+                counter.inc(len(batch))
+                yield batch
+            if done:
+                return
 
     async def close(self, status: int | None) -> None:
         """Release everything, once; `status` None: not recorded in the metrics."""

@@ -170,6 +170,8 @@ class Reply:
     completion_tokens: int | None = None
     chunks: int = 0
     first_at: float | None = None
+    _head: tuple[bytes, bytes] | None = None
+    _tail: bytes = b""
 
     def feed(self, chunk: dict[str, Any]) -> str:
         """One OpenAI chunk → its text (may be "")."""
@@ -205,8 +207,20 @@ class Reply:
 
     def line(self, text: str) -> bytes:
         """A `done: false` line; with "" it is the harmless keep-alive sent while a cold
-        engine starts (clients append empty content)."""
-        return (json.dumps(self._body(text, False), ensure_ascii=False) + "\n").encode()
+        engine starts (clients append empty content). The hot path (one per token): only
+        the text and the time are encoded per line."""
+        if self._head is None:
+            model = json.dumps(self.model, ensure_ascii=False)
+            field = "message" if self.kind == "chat" else "response"
+            opening = '{"role": "assistant", "content": ' if self.kind == "chat" else ""
+            self._head = (
+                f'{{"model": {model}, "created_at": "'.encode(),
+                f'", "{field}": {opening}'.encode(),
+            )
+            self._tail = b'}, "done": false}\n' if self.kind == "chat" else b', "done": false}\n'
+        start, middle = self._head
+        text_json = json.dumps(text, ensure_ascii=False).encode()
+        return start + timestamp().encode() + middle + text_json + self._tail
 
     def _stats(self, load_s: float, ready_at: float | None) -> dict[str, Any]:
         now = time.perf_counter()
@@ -287,8 +301,8 @@ def show_body(ref: ModelRef, *, embedding: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------- embeddings
 def embed_inputs(body: dict[str, Any], *, legacy: bool) -> list[str]:
     """The texts of `/api/embed` (`input`: a string or a list) or of the legacy
-    `/api/embeddings` (`prompt`). Passed as they are: e5's `query: `/`passage: ` prefixes
-    are the client's choice here."""
+    `/api/embeddings` (`prompt`), raw: the embedding engine applies e5's prefix itself
+    (`passage: ` unless the request says `input_type: "query"`)."""
     if body.get("dimensions") is not None:
         raise _unsupported("'dimensions' is")
     value = body.get("prompt") if legacy else body.get("input")

