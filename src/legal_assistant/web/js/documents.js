@@ -7,22 +7,11 @@ import * as fmt from "./format.js";
 import { t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { toast } from "./toast.js";
-import { extBadge, meter, uploadQueue } from "./uploads.js";
+import { extBadge, meter, reasonText, uploadQueue } from "./uploads.js";
 import { openViewer } from "./viewer.js";
 
 const BUSY = new Set(["queued", "extracting", "embedding"]);
 const CHIP = { queued: "chip", extracting: "chip chip-loading", embedding: "chip chip-loading", ready: "chip chip-ready", failed: "chip chip-failed" };
-
-/** A readable reason from what the backend stored: a string or {code, message(_fr|_en)}. */
-export function reasonText(error) {
-  if (!error) return "";
-  if (typeof error === "string") return error;
-  if (typeof error === "object") {
-    const lang = document.documentElement.lang === "en" ? "en" : "fr";
-    return error[`message_${lang}`] || error.message || (error.code ? t(`err.${error.code}`) : "");
-  }
-  return String(error);
-}
 
 function pageList(value) {
   if (Array.isArray(value)) return value;

@@ -11,6 +11,18 @@ import { icon } from "./icons.js";
 const ACCEPT = ".pdf,.docx,.odt,.rtf,.txt,.md,.markdown,.html,.htm";
 const PARALLEL_UPLOADS = 2;
 
+/** A readable reason from what the backend stored: a string or {code, message(_fr|_en)}. */
+export function reasonText(error) {
+  // The row already shows an alert icon: drop the messages' own leading "❌".
+  const plain = (text) => String(text).replace(/^\u274c\s*/u, "");
+  if (!error) return "";
+  if (typeof error === "object") {
+    const lang = document.documentElement.lang === "en" ? "en" : "fr";
+    return plain(error[`message_${lang}`] || error.message || (error.code ? t(`err.${error.code}`) : ""));
+  }
+  return plain(error);
+}
+
 export function meter(value, label) {
   const pct = value === null ? null : Math.max(0, Math.min(100, value * 100));
   const bar = h("div", { class: `meter-bar${pct === null ? " is-indeterminate" : ""}` });
@@ -89,6 +101,7 @@ export function uploadQueue(path, { onUploaded, onChange }) {
     if (!row) return;
     let reason = err.message || (err.code === "network" ? t("docs.uploadBroken") : t(`err.${err.code}`));
     if (!err.message && err.status === 413) reason = t("docs.tooLarge");
+    reason = reasonText(reason);
     const failed = h(
       "li",
       { class: "doc-row is-failed", "data-testid": "upload", "data-key": key, "data-status": "failed" },
