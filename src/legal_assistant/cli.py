@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from legal_assistant.cli_dossiers import dossiers_app, print_sources
 from legal_assistant.config import Settings
 from legal_assistant.doctor import doctor
 from legal_assistant.errors import Language, LegalAssistantError
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 engines_app = typer.Typer(help="Supervised inference engines (start, status, stop, logs).")
 app.add_typer(engines_app, name="engines")
+app.add_typer(dossiers_app, name="dossiers")
 app.add_typer(models_app, name="models")  # models (the catalog), models cache, models remove
 app.command("doctor")(doctor)
 console = Console(stderr=True)
@@ -124,20 +126,30 @@ def ask(
     model: str = typer.Option(None, "--model", "-m", help="Model id, e.g. mlx:smollm2-135m."),
     lang: str = typer.Option("fr", "--lang", "-l", help="fr or en."),
     url: str = typer.Option(None, help="Use this running backend instead of in-process."),
+    dossier: str = typer.Option(
+        None, "--dossier", "-d", help="Answer from this dossier's documents (id or name)."
+    ),
 ) -> None:
     """Ask one question: starts the model if needed, streams the answer."""
     settings = load_settings()
     language: Language = "en" if lang == "en" else "fr"
-    code = asyncio.run(_ask(settings, question, model, language, url))
+    code = asyncio.run(_ask(settings, question, model, language, url, dossier))
     raise typer.Exit(code)
 
 
 async def _ask(
-    settings: Settings, question: str, model: str | None, language: Language, url: str | None
+    settings: Settings,
+    question: str,
+    model: str | None,
+    language: Language,
+    url: str | None,
+    dossier: str | None = None,
 ) -> int:
     body: dict[str, Any] = {"message": question, "language": language}
     if model:
         body["model_id"] = model
+    if dossier:
+        body["dossier_id"] = dossier  # an id or a name: resolved by each path below
     if url is None:
         from legal_assistant.store import DataDirLock
 
@@ -172,7 +184,18 @@ async def _ask_in_process(
     )
     supervisor = Supervisor(settings)
     supervisor.reap_orphans()
-    chat = ChatService(settings, supervisor, db)
+    grounder = library = None
+    if body.get("dossier_id"):
+        from legal_assistant.cli_dossiers import in_process_grounding
+
+        try:
+            body["dossier_id"], grounder, library = await in_process_grounding(
+                settings, db, supervisor, body["dossier_id"]
+            )
+        except BaseException:
+            await db.close()
+            raise
+    chat = ChatService(settings, supervisor, db, grounder=grounder)
     try:
         turn = await chat.prepare(ChatRequest(**body))
         async for ev in chat.stream(turn):
@@ -180,6 +203,8 @@ async def _ask_in_process(
     finally:
         await supervisor.shutdown()
         await chat.aclose()
+        if library is not None:
+            await library.aclose()
         await db.close()
 
 
@@ -188,6 +213,12 @@ async def _ask_http(
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     async with httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5), trust_env=False) as c:
         try:
+            if body.get("dossier_id"):
+                from legal_assistant.cli_dossiers import resolve_over_http
+
+                body["dossier_id"] = await resolve_over_http(
+                    c, url, _headers(settings), body["dossier_id"]
+                )
             async with c.stream(
                 "POST", f"{url}/api/chat/stream", json=body, headers=_headers(settings)
             ) as resp:
@@ -207,6 +238,7 @@ async def _render(events: AsyncIterator[tuple[str, dict[str, Any]]], language: L
     spinner = console.status("…", spinner="dots")
     spinning = False
     bar: DownloadBar | None = None
+    sources: list[dict[str, Any]] | None = None  # a grounded turn (ask --dossier)
     try:
         async for event, data in events:
             if event == "status" and data.get("phase") == "downloading":
@@ -232,6 +264,8 @@ async def _render(events: AsyncIterator[tuple[str, dict[str, Any]]], language: L
                     if not spinning:
                         spinner.start()
                         spinning = True
+            elif event == "sources":
+                sources = data["sources"]
             elif event == "token":
                 if spinning:
                     spinner.stop()
@@ -247,6 +281,8 @@ async def _render(events: AsyncIterator[tuple[str, dict[str, Any]]], language: L
                 if t.get("tokens_per_s"):
                     bits.append(f"{t['tokens_per_s']:.1f} tok/s")
                 console.print(f"[dim]{' · '.join(bits)}[/dim]")
+                if sources is not None:
+                    print_sources(sources, data.get("citations"))
                 return 0
             elif event == "error":
                 if spinning:

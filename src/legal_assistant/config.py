@@ -161,6 +161,18 @@ class Settings(BaseSettings):
     extraction_timeout_s: float = Field(default=1800.0, gt=0)  # per document, wall clock
     extraction_memory_mb: int = Field(default=2048, ge=256)  # the worker's address space
 
+    # --- dossiers (docs/dossiers.md) ---
+    # Largest uploaded file, refused (413) while it streams in, not after buffering it.
+    max_upload_mb: int = Field(default=100, ge=1)
+    max_upload_files: int = Field(default=50, ge=1)  # files in one upload request
+    # Documents ingested at once: extraction (a worker process) of one overlaps the
+    # embedding of another; more only queue behind the one embedding engine.
+    ingest_workers: int = Field(default=2, ge=1, le=16)
+    ingest_embed_batch: int = Field(default=32, ge=1, le=1024)  # passages per request
+    # Grounded chat: passages put in the prompt (numbered [1]..[k]) and their budget.
+    grounding_passages: int = Field(default=5, ge=1, le=20)
+    grounding_max_chars: int = Field(default=6000, ge=500)
+
     # --- other providers ---
     ollama_url: str = "http://localhost:11434"
     openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)

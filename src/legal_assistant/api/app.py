@@ -32,10 +32,14 @@ from legal_assistant.api.routes import (
     ollama_manage,
     openai_gateway,
 )
+from legal_assistant.api.routes import documents as document_routes
+from legal_assistant.api.routes import dossiers as dossier_routes
 from legal_assistant.api.routes import settings as settings_routes
 from legal_assistant.api.state import AppState
+from legal_assistant.chat.grounding import Grounder
 from legal_assistant.chat.service import ChatService
 from legal_assistant.config import Settings
+from legal_assistant.documents.ingest import IngestionService
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.logging_setup import setup_logging
 from legal_assistant.runtime import service as mlx_service
@@ -86,14 +90,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         mlx_service.set_supervisor(supervisor)
         admission = Admission(cfg.max_inflight_per_engine, cfg.max_queue_per_engine)
-        chat_service = ChatService(cfg, supervisor, db, admission=admission)
+        # Dossiers: resumes the ingestion jobs a previous run left unfinished.
+        ingestion = await IngestionService.open(cfg, db, supervisor)
+        grounder = Grounder(cfg, db, ingestion.library)
+        chat_service = ChatService(cfg, supervisor, db, admission=admission, grounder=grounder)
         metrics = Metrics(supervisor)
         metrics.start()
         # One pooled client for the gateway; no read timeout (an answer streams as long as
         # it streams), a short connect timeout (a dead engine fails fast).
         gateway_http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(None, connect=5.0))
         app.state.la = AppState(
-            cfg, supervisor, db, chat_service, lock, admission, metrics, gateway_http
+            cfg,
+            supervisor,
+            db,
+            chat_service,
+            lock,
+            admission,
+            metrics,
+            gateway_http,
+            ingestion=ingestion,
         )
         # Preloaded models start in the background: the API answers meanwhile.
         supervisor.preload(cfg.preload)
@@ -104,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("Legal Assistant API - Shutting down...")
             await metrics.stop()
             await gateway_http.aclose()
+            await ingestion.aclose()  # before the engines: its jobs hold embedding leases
             stopped = await supervisor.shutdown()
             if any(e.kind == "mlx" for e in stopped):
                 log.info("MLX server stopped")
@@ -175,6 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engines,
         models,
         conversations,
+        dossier_routes,
+        document_routes,
         openai_gateway,
         embeddings,
         anthropic_gateway,

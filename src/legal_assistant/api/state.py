@@ -9,6 +9,7 @@ import httpx
 from legal_assistant.api.metrics import Metrics
 from legal_assistant.chat.service import ChatService
 from legal_assistant.config import Settings
+from legal_assistant.documents.ingest import IngestionService
 from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import Database, DataDirLock
@@ -24,3 +25,5 @@ class AppState:
     admission: Admission
     metrics: Metrics
     gateway_http: httpx.AsyncClient
+    # Dossiers: uploads, ingestion jobs, the retrieval indexes (documents/ingest.py).
+    ingestion: IngestionService | None = None

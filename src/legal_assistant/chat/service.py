@@ -23,6 +23,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, Field
 
 from legal_assistant.catalog import ModelRef, parse_model_id
+from legal_assistant.chat.grounding import Grounder, Grounding
 from legal_assistant.chat.prompts import system_prompt
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.config import OpenAIEndpoint, Settings
@@ -78,11 +79,14 @@ class ChatRequest(BaseModel):
     # Answer the conversation's last question again (the UI's "retry" after an error)
     # instead of saving it a second time; `message` is then ignored and may be empty.
     regenerate: bool = Field(default=False, strict=True)
+    # A turn in a dossier: answered from its passages (chat/grounding.py). Implied by a
+    # conversation that belongs to a dossier.
+    dossier_id: Text | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChatEvent:
-    event: Literal["meta", "status", "token", "done", "error"]
+    event: Literal["meta", "status", "sources", "token", "done", "error"]
     data: dict[str, Any]
 
 
@@ -94,6 +98,7 @@ class PreparedTurn:
     history: list[dict[str, str]] = field(default_factory=list)
     endpoint: OpenAIEndpoint | None = None
     user_message_id: str | None = None  # regenerate: the question already saved
+    dossier_id: str | None = None
 
 
 class ChatService:
@@ -105,8 +110,10 @@ class ChatService:
         *,
         http: httpx.AsyncClient | None = None,
         admission: Admission | None = None,
+        grounder: Grounder | None = None,
     ) -> None:
         self.settings = settings
+        self.grounder = grounder
         self._admission = admission or Admission(
             settings.max_inflight_per_engine, settings.max_queue_per_engine
         )
@@ -156,6 +163,7 @@ class ChatService:
         endpoint = self._endpoint_for(ref) if ref.provider == "openai" else None
         history: list[dict[str, str]] = []
         reused_id: str | None = None
+        dossier_id = request.dossier_id
         if request.conversation_id is not None:
             detail = await get_conversation(self.db, request.conversation_id)
             if detail is None:
@@ -165,6 +173,9 @@ class ChatService:
                     message_fr="❌ Conversation introuvable.",
                     message_en="❌ Conversation not found.",
                 )
+            if dossier_id not in (None, detail.dossier_id):
+                raise LegalAssistantError("bad_request", "the conversation is in another dossier")
+            dossier_id = detail.dossier_id
             earlier = detail.messages
             if request.regenerate:
                 asked = [i for i, m in enumerate(earlier) if m.role == "user"]
@@ -181,7 +192,11 @@ class ChatService:
         elif request.history:
             history = [{"role": h.role, "content": h.content} for h in request.history]
         history = history[-self.settings.max_history_items :]
-        return PreparedTurn(request, ref, message, history, endpoint, reused_id)
+        if dossier_id is not None:
+            if self.grounder is None:
+                raise LegalAssistantError("bad_request", "dossiers are not available here")
+            await self.grounder.check(dossier_id)
+        return PreparedTurn(request, ref, message, history, endpoint, reused_id, dossier_id)
 
     def _endpoint_for(self, ref: ModelRef) -> OpenAIEndpoint:
         for ep in self.settings.openai_endpoints:
@@ -201,7 +216,11 @@ class ChatService:
         try:
             if req.conversation_id is None:
                 conv = await create_conversation(
-                    self.db, title=_title(turn.message), language=lang, model_id=ref.id
+                    self.db,
+                    title=_title(turn.message),
+                    language=lang,
+                    model_id=ref.id,
+                    dossier_id=turn.dossier_id,
                 )
                 conversation_id = conv.id
             else:
@@ -236,8 +255,15 @@ class ChatService:
         slots = contextlib.AsyncExitStack()
         try:
             # Same per-engine concurrency bound as the /v1 gateway ("busy" beyond it).
+            if turn.dossier_id is not None and self.grounder is not None:
+                answer.grounding = await self.grounder.ground(turn.dossier_id, turn.message)
+                yield ChatEvent("sources", answer.grounding.event())
             await slots.enter_async_context(self._admission.slot(ref.id))
-            if ref.managed:
+            provider: ChatProvider
+            if answer.grounding is not None and not answer.grounding.relevant:
+                # Nothing relevant in the dossier: say so rather than let the model invent.
+                provider, model_name = answer.grounding.fixed_answer(lang), ref.name
+            elif ref.managed:
                 acquired: list[Lease] = []
                 async for ev in self._acquire(ref, lang, acquired):
                     yield ev
@@ -246,7 +272,7 @@ class ChatService:
                 answer.started = lease.started
                 answer.wait_s = lease.waited_s
                 base_url = f"{lease.engine.base_url}/v1"
-                provider: ChatProvider = OpenAICompatProvider(base_url, client=self._http)
+                provider = OpenAICompatProvider(base_url, client=self._http)
                 model_name = lease.engine.served_model or ref.name
             elif ref.provider == "ollama":
                 provider, model_name = self._ollama, ref.name
@@ -261,6 +287,10 @@ class ChatService:
                 *turn.history,
                 {"role": "user", "content": turn.message},
             ]
+            if answer.grounding is not None:
+                messages = answer.grounding.messages(
+                    lang, turn.history, turn.message, self.settings.grounding_max_chars
+                )
             answer.sent_at = time.monotonic()
             stream = provider.stream_chat(
                 messages,
@@ -286,6 +316,7 @@ class ChatService:
                     "model": ref.id,
                     "provider": ref.provider,
                     "engine_port": answer.engine_port,
+                    "citations": answer.citations(),
                 },
             )
         except LegalAssistantError as err:
@@ -337,6 +368,11 @@ class _Answer:
     error: LegalAssistantError | None = None
     cancelled: bool = False
     persisted_id: str | None = None
+    grounding: Grounding | None = None
+
+    def citations(self) -> list[int] | None:
+        """Verified citation numbers of a grounded answer (None for an ordinary one)."""
+        return self.grounding.citations("".join(self.parts)) if self.grounding else None
 
     def add(self, content: str) -> None:
         if self.first_token_at is None:
@@ -384,6 +420,8 @@ class _Answer:
                 error_code=error_code,
                 timings=self.timings(t0),
                 usage=self.usage_dict(),
+                sources=self.grounding.sources if self.grounding else None,
+                citations=self.citations(),
             )
         except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
             raise exc.user_error() from exc

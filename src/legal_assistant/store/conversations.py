@@ -182,6 +182,12 @@ def _to_conversation(row: Mapping[str, Any]) -> ConversationPublic:
     )
 
 
+def _source(stored: Mapping[str, Any]) -> dict[str, Any]:
+    # A None inside an object is not stored (NONE semantics): give the optional keys of a
+    # source back, so a saved source reads exactly as the `sources` event sent it.
+    return {"paragraph": None, "label": None, **stored}
+
+
 def _to_message(row: Mapping[str, Any]) -> MessagePublic:
     return MessagePublic(
         id=_key(row["id"]),
@@ -196,7 +202,7 @@ def _to_message(row: Mapping[str, Any]) -> MessagePublic:
         error_code=row.get("error_code"),
         timings=_optional_object(row.get("timings")),
         usage=_optional_object(row.get("usage")),
-        sources=[dict(s) for s in row["sources"]] if row.get("sources") is not None else None,
+        sources=[_source(s) for s in row["sources"]] if row.get("sources") is not None else None,
         citations=list(row["citations"]) if row.get("citations") is not None else None,
     )
 
