@@ -44,8 +44,9 @@ from legal_assistant.gateway.anthropic import (
 )
 
 # Auth is checked inside the handlers (not as a router dependency) so that a refusal has
-# Anthropic's error shape rather than the rest of the API's.
-router = APIRouter()
+# Anthropic's error shape rather than the rest of the API's. Not in our OpenAPI schema:
+# the protocol and its error shapes are Anthropic's (docs/gateway.md), not ErrorResponse.
+router = APIRouter(include_in_schema=False)
 
 CHAT = "/v1/chat/completions"
 PING_EVERY_S = 1.0

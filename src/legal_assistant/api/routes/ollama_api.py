@@ -43,7 +43,9 @@ from legal_assistant.errors import LegalAssistantError
 from legal_assistant.gateway import ollama as tr
 from legal_assistant.runtime.state import EngineState
 
-router = APIRouter(prefix="/ollama")
+# Not in our OpenAPI schema: the protocol and its error shapes are Ollama's
+# (docs/gateway.md), not ErrorResponse.
+router = APIRouter(prefix="/ollama", include_in_schema=False)
 
 # The Ollama version clients see: some gate features on it (Open WebUI, editor plugins).
 OLLAMA_COMPAT_VERSION = "0.14.0"

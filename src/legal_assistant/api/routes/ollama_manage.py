@@ -33,7 +33,7 @@ from legal_assistant.errors import LegalAssistantError
 from legal_assistant.gateway import ollama as tr
 from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
 
-router = APIRouter(prefix="/ollama")
+router = APIRouter(prefix="/ollama", include_in_schema=False)  # Ollama's protocol, not ours
 
 
 @router.post("/api/pull", response_model=None)
