@@ -89,6 +89,7 @@ async def test_names_listing_load_unload_and_refusals(
         assert (await oc.ps()).models == []
         listed = {m.model: m for m in (await oc.list()).models}
         assert "smollm2-135m:mlx" in listed and "smollm2-135m:llamacpp" in listed, list(listed)
+        assert "multilingual-e5-small:embed" in listed, list(listed)
         assert listed["smollm2-135m:mlx"].details.parameter_size == "135M"  # type: ignore[union-attr]
         # Not downloaded: not listed (Ollama's list is what is on this machine).
         assert not any("Qwen2.5-3B" in name for name in listed)
@@ -137,6 +138,12 @@ async def test_names_listing_load_unload_and_refusals(
         with pytest.raises(ollama.ResponseError) as bad_ttl:
             await oc.chat(model="smollm2-135m:mlx", messages=MESSAGES, keep_alive="soon")
         assert bad_ttl.value.status_code == 400 and "keep_alive" in bad_ttl.value.error
+        with pytest.raises(ollama.ResponseError) as wrong_kind:
+            await oc.chat(model="multilingual-e5-small:embed", messages=MESSAGES)
+        assert wrong_kind.value.status_code == 400 and "/api/embed" in wrong_kind.value.error
+        with pytest.raises(ollama.ResponseError) as wrong_kind:
+            await oc.embed(model="smollm2-135m:mlx", input="x")
+        assert wrong_kind.value.status_code == 400 and "embedding" in wrong_kind.value.error
         for call in (oc.delete("smollm2-135m:mlx"), oc.create(model="x", from_="y")):
             with pytest.raises(ollama.ResponseError) as refused:
                 await call

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.relay import CleanupStream, EngineCall
 from legal_assistant.api.state import AppState
-from legal_assistant.catalog import ModelRef, resolve_model_name
+from legal_assistant.catalog import EMBEDDING_PROVIDERS, ModelRef, resolve_model_name
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.gateway.anthropic import (
     PING,
@@ -69,7 +69,10 @@ async def _request(
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")
     req = parse_request(body, count_only=count_only)
-    return req, resolve_model_name(req.model)
+    ref = resolve_model_name(req.model)
+    if ref.provider in EMBEDDING_PROVIDERS:
+        raise invalid(f"{req.model[:120]} is an embedding model: it cannot answer messages")
+    return req, ref
 
 
 def _refused(state: AppState, route: str, t0: float, err: LegalAssistantError) -> JSONResponse:

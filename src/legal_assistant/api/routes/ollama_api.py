@@ -148,6 +148,8 @@ async def _answer(request: Request, state: AppState, kind: str) -> Response:
     try:
         body = await read_body(request)
         name, ref = await resolve(state, body)
+        if ref.provider in EMBEDDING_PROVIDERS:
+            raise tr.invalid(f"{name[:120]} is an embedding model: use /api/embed")
         ttl = tr.parse_keep_alive(body.get("keep_alive"))
         if kind == "chat":
             path, openai = "/v1/chat/completions", tr.chat_request(body)
@@ -242,6 +244,8 @@ async def _embed(request: Request, state: AppState, *, legacy: bool) -> Response
     try:
         body = await read_body(request)
         name, ref = await resolve(state, body)
+        if ref.managed and ref.provider not in EMBEDDING_PROVIDERS:
+            raise tr.invalid(f"{name[:120]} is not an embedding model (see /api/tags)")
         ttl = tr.parse_keep_alive(body.get("keep_alive"))
         texts = tr.embed_inputs(body, legacy=legacy)
         call = EngineCall(state, ref, route)
