@@ -73,9 +73,20 @@ def index(tmp_path: Path) -> DossierIndex:
 
 
 def test_rrf_prefers_agreement() -> None:
-    fused = rrf([[1, 2, 3], [3, 1, 4]])
-    assert sorted(fused, key=lambda k: -fused[k])[:2] == [1, 3]
-    assert fused[4] < fused[2] or fused[4] == pytest.approx(1 / 63)
+    fused = rrf([[1, 2, 3], [3, 1, 4]], k=10)
+    assert sorted(fused, key=lambda k: -fused[k]) == [1, 3, 2, 4]
+    assert fused[1] == pytest.approx(1 / 11 + 1 / 12)
+    weighted = rrf([[1, 2], [2, 3]], [0.0, 1.0], k=10)  # a keyword list of weight 0
+    assert weighted[1] == 0.0 and weighted[2] > weighted[3]
+
+
+def test_english_question_over_french_documents_has_low_keyword_coverage(
+    index: DossierIndex,
+) -> None:
+    from legal_assistant.documents.keyword import query_terms
+
+    assert index.keyword_coverage(query_terms("Qui doit réparer le dommage ?")) == 1.0
+    assert index.keyword_coverage(query_terms("Who must compensate the harm?")) < 0.5
 
 
 async def test_hybrid_finds_the_article_of_a_natural_question(index: DossierIndex) -> None:

@@ -100,6 +100,10 @@ class DossierIndex:
             hits = self._keyword.search(terms, limit + 8)
             return [h for h in hits if self._owner(h[0]) is not None][:limit]
 
+    def keyword_coverage(self, terms: dict[str, list[str]]) -> float:
+        with self._lock:
+            return self._keyword.coverage(terms)
+
     def dense_search(
         self, vector: npt.NDArray[np.float32], limit: int, *, exact: bool | None = None
     ) -> list[tuple[int, float]]:

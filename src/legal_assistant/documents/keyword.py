@@ -153,15 +153,6 @@ class KeywordStore:
         self._index.reload()
 
     # ------------------------------------------------------------------- reads
-    def document_ids(self) -> set[str]:
-        """Every document id with passages in the index (for reconciliation on open)."""
-        searcher = self._index.searcher()
-        found: set[str] = set()
-        result = searcher.search(Query.all_query(), limit=max(1, searcher.num_docs))
-        for _, address in result.hits:
-            found.update(searcher.doc(address)["document_id"])
-        return found
-
     def search(self, terms: dict[str, list[str]], limit: int) -> list[tuple[int, float]]:
         """(key, BM25 score) of the best passages matching any term."""
         clauses = [
@@ -174,6 +165,18 @@ class KeywordStore:
         searcher = self._index.searcher()
         result = searcher.search(Query.boolean_query(clauses), limit=limit, count=False)
         return [(int(searcher.doc(a)["key"][0]), float(s)) for s, a in result.hits]
+
+    def coverage(self, terms: dict[str, list[str]]) -> float:
+        """The share of the query's terms that occur in the index at all (best of the two
+        analyzers): ~1 for a question in the documents' vocabulary, ~0 for one in another
+        language, whose BM25 list is then noise."""
+        searcher = self._index.searcher()
+        shares = [
+            sum(1 for term in words if searcher.doc_freq(field, term) > 0) / len(words)
+            for field, words in terms.items()
+            if words
+        ]
+        return max(shares, default=0.0)
 
     def fetch(self, keys: Sequence[int]) -> dict[int, StoredPassage]:
         """The stored passages with these keys."""
