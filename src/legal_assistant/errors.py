@@ -38,8 +38,25 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
     ),
     "engine_wedged": (
         503,
-        "❌ Le serveur du modèle ne répond plus (thread de génération arrêté).",
-        "❌ The model server stopped responding (its generation thread died).",
+        "❌ Le serveur du modèle ne répond plus ; il sera redémarré à la prochaine demande.",
+        "❌ The model server stopped responding; it will be restarted on the next request.",
+    ),
+    "engine_stopped": (
+        503,
+        "🛑 Le serveur du modèle a été arrêté avant d'être prêt (arrêt demandé).",
+        "🛑 The model server was stopped before it was ready (a stop was requested).",
+    ),
+    "engine_busy": (
+        409,
+        "⏳ Préchargement reporté : le modèle en place est en train de répondre.",
+        "⏳ Warm-up postponed: the loaded model is answering.",
+    ),
+    "model_unsupported": (
+        422,
+        "❌ Architecture de modèle non prise en charge par ce moteur (mettez à jour mlx-lm "
+        "ou choisissez un autre modèle).",
+        "❌ Model architecture not supported by this engine (update mlx-lm or pick "
+        "another model).",
     ),
     "timeout": (
         504,

@@ -172,7 +172,13 @@ async def test_engine_events_stream_snapshot_then_transitions(app: RunningApp, r
 
     mine = [d for e, d in seen[1:] if e == "engine" and d["model"] == model]
     transitions = [(d["old"], d["new"]) for d in mine if d["old"] != d["new"]]
-    assert transitions == [("stopped", "starting"), ("starting", "loading"), ("loading", "ready")]
+    assert transitions == [
+        ("stopped", "preparing"),
+        ("preparing", "queued"),
+        ("queued", "starting"),
+        ("starting", "loading"),
+        ("loading", "ready"),
+    ]
     assert mine[-1]["status"]["state"] == "ready"
     assert mine[-1]["status"]["pid"] == started["pid"]
 

@@ -41,6 +41,11 @@ fatal_line           str?    null    stderr line printed ~20 ms after the httpd 
                                      then completions 404, /health 503
 crash_after_tokens   int?    null    os._exit(1) after emitting N tokens of an answer
 spawn_log            path?   null    append "{pid}\\n" to this file at start
+start_cpu            float   0       fraction of a core burnt, silently, during start_delay
+log_prompts          bool    false   log each request's prompt text (as verbose engines do)
+hang_after_tokens    int?    null    after N tokens of an answer, send nothing more (wedged)
+start_gate           path?   null    before start_delay, wait until this file exists
+                                     (a test opens the gate once its callers joined)
 ==================== ======= ======= ==================================================
 
 Everything not listed above (``--model``, ``--host``, ``--port`` aside) is accepted
@@ -119,9 +124,20 @@ class FakeConfig:
     fatal_line: str | None = None
     crash_after_tokens: int | None = None
     spawn_log: str | None = None
+    start_gate: str | None = None
+    start_cpu: float = 0.0
+    log_prompts: bool = False
+    hang_after_tokens: int | None = None
 
 
-_NULLABLE = {"crash_at_start", "fatal_line", "crash_after_tokens", "spawn_log"}
+_NULLABLE = {
+    "crash_at_start",
+    "fatal_line",
+    "crash_after_tokens",
+    "spawn_log",
+    "start_gate",
+    "hang_after_tokens",
+}
 _KINDS: dict[str, type] = {
     "start_delay": float,
     "load_delay": float,
@@ -133,6 +149,10 @@ _KINDS: dict[str, type] = {
     "fatal_line": str,
     "crash_after_tokens": int,
     "spawn_log": str,
+    "start_gate": str,
+    "start_cpu": float,
+    "log_prompts": bool,
+    "hang_after_tokens": int,
 }
 
 
@@ -387,6 +407,8 @@ class FakeHandler(BaseHTTPRequestHandler):
             n_tokens, finish_reason = config.tokens, "stop"
         prompt = body.get("messages") if kind == "chat" else body.get("prompt")
         prompt_tokens = max(_count_words(prompt), 1)
+        if config.log_prompts:
+            log("INFO", f"prompt: {json.dumps(prompt, ensure_ascii=False)}")
         delay = 1.0 / config.token_rate if config.token_rate > 0 else 0.0
 
         if kind == "chat":
@@ -441,6 +463,9 @@ class FakeHandler(BaseHTTPRequestHandler):
                 if stream:
                     self._sse(packet(piece, None))
                 self._maybe_crash(index + 1)
+                if config.hang_after_tokens is not None and index + 1 >= config.hang_after_tokens:
+                    log("INFO", "hang_after_tokens: sending nothing more")
+                    sleep_forever()
             if stream:
                 self._sse(packet("", finish_reason))
                 if include_usage:
@@ -488,6 +513,17 @@ def _bind(host: str, port: int, handler: type[FakeHandler]) -> ThreadingHTTPServ
 
     bind_host, bind_port = str(address[0]), int(address[1])
     return Server((bind_host, bind_port), handler)
+
+
+def burn(seconds: float, fraction: float) -> None:
+    """Sleep `seconds`, burning `fraction` of a core meanwhile (a silent, slow load)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if fraction > 0:
+            busy_until = time.monotonic() + 0.01 * fraction
+            while time.monotonic() < busy_until:
+                pass
+        time.sleep(0.01 * (1 - min(fraction, 1.0)))
 
 
 def serve(config: FakeConfig, model: str | None, host: str, port: int) -> None:
@@ -540,8 +576,15 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if config.hang:
         sleep_forever()
+    while config.start_gate and not os.path.exists(config.start_gate):
+        # Busy enough (a few % of a core) that the supervisor's stall watch sees a loading
+        # engine, not a hung one.
+        deadline = time.monotonic() + 0.02
+        while time.monotonic() < deadline:
+            pass
+        time.sleep(0.01)
     if config.start_delay > 0:
-        time.sleep(config.start_delay)
+        burn(config.start_delay, config.start_cpu)
     if config.crash_at_start is not None:
         sys.stderr.write(
             "Traceback (most recent call last):\n"

@@ -111,14 +111,28 @@ async def _gateway_error(client: httpx.AsyncClient, model: str) -> tuple[int, di
 
 async def test_crash_loop_gets_fast_classified_errors_and_bounded_spawns(tmp_path: Path) -> None:
     spawns = tmp_path / "spawns.log"
-    path = fake_model_dir(tmp_path, "crashy", crash_at_start=3, spawn_log=str(spawns))
+    gate = tmp_path / "gate"
+    path = fake_model_dir(
+        tmp_path, "crashy", crash_at_start=3, spawn_log=str(spawns), start_gate=str(gate)
+    )
     model = f"mlx:{path}"
     async with asyncio.timeout(60), serve_app(fake_app_settings(tmp_path)) as app:
         t0 = time.monotonic()
-        # A burst of 6 concurrent requests shares the first (failing) start.
-        burst = await asyncio.gather(
-            *(chat(app.client, message="Bonjour", model_id=model, timeout=15) for _ in range(6))
-        )
+        # A burst of 6 concurrent requests shares the first (failing) start. The engine
+        # crashes only once all 6 have joined it: under load, a request arriving after
+        # the failure would rightly start it again (the backoff begins at the 2nd failure).
+        burst_tasks = [
+            asyncio.create_task(chat(app.client, message="Bonjour", model_id=model, timeout=15))
+            for _ in range(6)
+        ]
+
+        async def all_joined() -> bool:
+            engine = await app.engine(model)
+            return engine is not None and engine["waiting"] == 6
+
+        await poll(all_joined, timeout=20, interval=0.05, what="6 callers to join the start")
+        gate.touch()
+        burst = await asyncio.gather(*burst_tasks)
         assert spawn_count(spawns) == 1
         for turn in burst:
             assert turn.names[0] == "meta" and turn.names[-1] == "error", turn.events

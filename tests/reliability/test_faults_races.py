@@ -40,7 +40,7 @@ from reliability_helpers import (
 from app_harness import RunningApp, chat, fake_model_dir, load_fake, poll
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engine import Engine
+from legal_assistant.runtime.lifecycle import Engine
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -94,7 +94,7 @@ async def reach(
             return False
         if phase == "queued":
             assert other is not None
-            return e.state is EngineState.STOPPED and other.draining
+            return e.state is EngineState.QUEUED and other.draining
         if phase == "starting":
             return e.state is EngineState.STARTING and e.pid is not None
         assert phase == "loading"
@@ -145,9 +145,9 @@ async def test_stop_during_start_at_every_phase(
             assert running_for(path) == [], (phase, outcome)
             assert [e.pid for e in sup.registry.entries()] == [p for p, _, _ in engine_processes()]
             if phase == "ready":
-                assert outcome in ("ok", "engine_crashed"), outcome
+                assert outcome in ("ok", "engine_stopped"), outcome
             else:
-                assert outcome == "engine_crashed", (phase, outcome)
+                assert outcome == "engine_stopped", (phase, outcome)
             assert stopped in ([engine], []), stopped
         # After all that, the model still starts and serves.
         assert await asyncio.wait_for(use_once(sup, model), WAIT) == "ok"
@@ -179,7 +179,7 @@ async def test_start_during_stop_is_served_by_a_fresh_engine(
             lease = await asyncio.wait_for(sup.acquire(model), WAIT)
             try:
                 assert lease.engine.state is EngineState.READY and not lease.engine.draining
-                assert lease.engine.pid is not None and lease.engine.pid != old_pid
+                assert lease.engine.pid is not None and lease.engine.pid != old_pid, (i, point)
                 procs = engine_processes()
                 assert [p for p, _, _ in procs] == [lease.engine.pid], procs
             finally:

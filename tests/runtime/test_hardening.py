@@ -74,7 +74,7 @@ async def test_acquire_events_reader_leaving_keeps_the_start_and_leaks_no_lease(
     only its own wait: the engine still becomes ready, and no lease is left held."""
     import contextlib
 
-    from legal_assistant.runtime.engine import Lease
+    from legal_assistant.runtime.lifecycle import Lease
     from legal_assistant.runtime.state import EngineState
 
     model = f"mlx:{fake_model('slow', start_delay=0.5)}"

@@ -24,8 +24,8 @@ import pytest
 from app_harness import pid_gone, wait_until
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engine import Engine
 from legal_assistant.runtime.events import EngineEvent, Subscription
+from legal_assistant.runtime.lifecycle import Engine
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -154,7 +154,9 @@ async def test_start_events_in_order_to_bus_and_callback(
 
     engine = lease.engine
     expected = [
-        (EngineState.STOPPED, EngineState.STARTING),
+        (EngineState.STOPPED, EngineState.PREPARING),
+        (EngineState.PREPARING, EngineState.QUEUED),
+        (EngineState.QUEUED, EngineState.STARTING),
         (EngineState.STARTING, EngineState.LOADING),
         (EngineState.LOADING, EngineState.READY),
     ]
@@ -162,7 +164,13 @@ async def test_start_events_in_order_to_bus_and_callback(
         assert transitions(events) == expected
         assert {e.engine for e in events} == {engine.id}
         assert {e.model for e in events} == {model}
-        assert [e.phase for e in events if e.old != e.new] == ["starting", "loading", "ready"]
+        assert [e.phase for e in events if e.old != e.new] == [
+            "preparing",
+            "queued",
+            "starting",
+            "loading",
+            "ready",
+        ]
         stamps = [e.ts for e in events]
         assert stamps == sorted(stamps)
     # The progress event naming the pid and port is part of the stream too.
@@ -379,15 +387,22 @@ async def test_switch_waits_for_inflight_stream(
     acquiring_b = asyncio.create_task(sup.acquire(model_b, on_event=on_b))
 
     await asyncio.wait_for(asyncio.shield(streaming), WAIT)
-    # The A answer is complete, and B has not even begun to start.
+    # The A answer is complete, and B has not spawned yet: it resolved its model and
+    # queued for room while A answered.
     assert not acquiring_b.done()
     pieces, done = streaming.result()
     assert len(pieces) == 30 and done
 
     lease_b = await asyncio.wait_for(acquiring_b, WAIT)
     lease_b.release()
-    assert order[0] == "stream_done"
-    assert order[1:] == ["B:starting", "B:loading", "B:ready"]
+    assert order == [
+        "B:preparing",
+        "B:queued",
+        "stream_done",
+        "B:starting",
+        "B:loading",
+        "B:ready",
+    ]
     assert lease_b.engine.state is EngineState.READY
     assert engine_a.state is EngineState.STOPPED
     assert pid_gone(pid_a)
@@ -505,7 +520,7 @@ async def test_stop_during_start(
     # that was just stopped.
     with pytest.raises(LegalAssistantError) as info:
         await asyncio.wait_for(acquiring, WAIT)
-    assert info.value.code == "engine_crashed"
+    assert info.value.code == "engine_stopped"
     assert engine.state is EngineState.STOPPED
     assert len(spawn_lines(spawn_log)) == 1
 

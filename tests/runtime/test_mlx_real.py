@@ -64,7 +64,13 @@ async def test_cold_start_ready_answers_then_reuse(sup: Supervisor) -> None:
     engine = await sup.ensure_ready(BUNDLED, on_event=events.append)
     assert engine.state is EngineState.READY
     phases = [e.new for e in events if e.old != e.new]
-    assert phases == [EngineState.STARTING, EngineState.LOADING, EngineState.READY]
+    assert phases == [
+        EngineState.PREPARING,
+        EngineState.QUEUED,
+        EngineState.STARTING,
+        EngineState.LOADING,
+        EngineState.READY,
+    ]
     assert engine.served_model is not None
     answer = await chat(engine.base_url, engine.served_model, "What is the capital of France?")
     assert "Paris" in answer

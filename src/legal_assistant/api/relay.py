@@ -25,8 +25,8 @@ from starlette.types import Message, Receive, Scope, Send
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import ModelRef
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engine import Lease
 from legal_assistant.runtime.events import EngineEvent
+from legal_assistant.runtime.lifecycle import Lease
 
 
 class ClientStalled(Exception):

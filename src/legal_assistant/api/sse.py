@@ -13,8 +13,16 @@ from legal_assistant.chat.service import ChatEvent
 
 def sse(events: AsyncIterator[ChatEvent], *, send_timeout: float = 30.0) -> EventSourceResponse:
     async def gen() -> AsyncIterator[dict[str, Any]]:
-        async for ev in events:
-            yield {"event": ev.event, "data": json.dumps(ev.data, ensure_ascii=False)}
+        try:
+            async for ev in events:
+                yield {"event": ev.event, "data": json.dumps(ev.data, ensure_ascii=False)}
+        finally:
+            # A send timeout or a disconnect ends this generator: close the inner one now,
+            # so its lease is released and its partial answer saved at once, not whenever
+            # the garbage collector gets to it.
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # send_timeout: a client that stops reading must not hold the engine lease forever.
     return EventSourceResponse(gen(), ping=15, send_timeout=send_timeout)

@@ -49,6 +49,9 @@ def status_message(phase: str, language: Language, kind: str = "mlx") -> str | N
     return template.format(label=ENGINE_LABELS.get(kind, kind), icon=ENGINE_ICONS.get(kind, "⚙️"))
 
 
+_SILENT_TRANSITIONS = frozenset({"preparing", "queued"})
+
+
 class StatusFormatter:
     """Turns one caller's engine events into status payloads, without repeating a phase
     (a start reports "starting" twice: on the transition and when the pid is known)."""
@@ -60,6 +63,10 @@ class StatusFormatter:
 
     def __call__(self, event: EngineEvent) -> dict[str, Any] | None:
         kind = event.engine.split("-", 1)[0]
+        if event.old != event.new and event.phase in _SILENT_TRANSITIONS:
+            # Every start passes through these states; they only deserve a line when
+            # something happens in them (a conversion, a download, a wait for room).
+            return None
         message = status_message(event.phase, self.language, kind)
         if message is None:
             return None

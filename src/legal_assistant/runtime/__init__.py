@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from legal_assistant.runtime.engine import Engine, Lease
     from legal_assistant.runtime.events import EngineEvent, EventBus
+    from legal_assistant.runtime.lifecycle import Engine, Lease
     from legal_assistant.runtime.service import (
         MLXServerService,
         ensure_mlx_server,

@@ -46,11 +46,18 @@ class Admission:
         gate.waiting += 1
         try:
             await gate.semaphore.acquire()
-        finally:
+        except BaseException:
             gate.waiting -= 1
+            if gate.active == 0 and gate.waiting == 0 and self._gates.get(key) is gate:
+                del self._gates[key]
+            raise
+        gate.waiting -= 1
         gate.active += 1
         try:
             yield
         finally:
             gate.active -= 1
             gate.semaphore.release()
+            if gate.active == 0 and gate.waiting == 0 and self._gates.get(key) is gate:
+                # One gate per model id ever seen would grow without bound.
+                del self._gates[key]

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import quote
 
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.process import _die_with_parent, _wrap_for_platform
+from legal_assistant.runtime.process import die_with_parent, platform_argv
 
 MARKER_DIR = "legal-assistant-complete"
 _WORKER_MODULE = "legal_assistant.runtime.download_worker"
@@ -334,13 +334,13 @@ async def download_snapshot(
     argv += ["--revision", revision]
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_wrap_for_platform(argv),
+            *platform_argv(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=die_with_parent(os.getpid()),
             limit=_MAX_LINE,
         )
     except OSError as e:

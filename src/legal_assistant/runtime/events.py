@@ -8,6 +8,7 @@ supervisor wait — a slow browser tab must never block an engine start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -80,3 +81,21 @@ class Subscription:
     async def _iter(self) -> AsyncIterator[EngineEvent]:
         while True:
             yield await self.queue.get()
+
+
+class Pulse:
+    """A broadcast "something changed" signal (a transition, a lease released, a waiter
+    gone): `await pulse.wait(timeout)` returns at the next `fire()`. Placement and the idle
+    TTL re-decide on it instead of polling."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float | None = None) -> None:
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)

@@ -36,7 +36,7 @@ else:  # pragma: no cover - macOS uses the watchdog wrapper instead
     _prctl = None
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
     if _prctl is None:
         return None
     prctl = _prctl
@@ -50,11 +50,18 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
     return preexec
 
 
-def _wrap_for_platform(argv: list[str]) -> list[str]:
-    if _prctl is not None:
-        return argv
+def _watchdog_argv(argv: list[str]) -> list[str]:
     # No PDEATHSIG: a watchdog process that kills the engine's group when we die.
     return [sys.executable, "-m", "legal_assistant.runtime.watchdog", str(os.getpid()), "--", *argv]
+
+
+# Where the kernel cannot end the engine with us (macOS), the engine runs under a watchdog.
+NEEDS_WATCHDOG = _prctl is None
+
+
+def platform_argv(argv: list[str]) -> list[str]:
+    """`argv` as it must be spawned to die with this process on this platform."""
+    return _watchdog_argv(argv) if NEEDS_WATCHDOG else argv
 
 
 class EngineProcess:
@@ -65,20 +72,30 @@ class EngineProcess:
         *,
         log_lines: int = 500,
         on_line: Callable[[str], None] | None = None,
+        watchdog: bool | None = None,
     ) -> None:
         self.argv = argv
+        # With a watchdog, the process we spawn is the wrapper; the engine is its child.
+        # Everything measured or recorded (CPU, RSS, the orphan registry) is the engine's.
+        self.watchdog = NEEDS_WATCHDOG if watchdog is None else watchdog
         self.env = env
         self.logs: deque[str] = deque(maxlen=log_lines)
         self.last_output_at = 0.0
         self._on_line = on_line
         self._proc: asyncio.subprocess.Process | None = None
         self._drain_task: asyncio.Task[None] | None = None
-        self._psutil: psutil.Process | None = None
+        self._psutil: psutil.Process | None = None  # the leader we spawned
+        self._engine: psutil.Process | None = None  # the engine itself (== leader w/o watchdog)
         self.started_at = 0.0
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    @property
+    def engine_pid(self) -> int | None:
+        """The engine's own pid (the watchdog's child on macOS), once known."""
+        return self._engine.pid if self._engine is not None else None
 
     @property
     def returncode(self) -> int | None:
@@ -93,16 +110,18 @@ class EngineProcess:
         self.started_at = time.monotonic()
         self.last_output_at = self.started_at
         self._proc = await asyncio.create_subprocess_exec(
-            *_wrap_for_platform(self.argv),
+            *(_watchdog_argv(self.argv) if self.watchdog else self.argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env=self.env,
             start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=None if self.watchdog else die_with_parent(os.getpid()),
         )
         with contextlib.suppress(psutil.Error):
             self._psutil = psutil.Process(self._proc.pid)
+        if not self.watchdog:
+            self._engine = self._psutil
         self._drain_task = asyncio.create_task(self._drain(), name=f"drain-{self._proc.pid}")
 
     async def _drain(self) -> None:
@@ -142,24 +161,59 @@ class EngineProcess:
                 await asyncio.wait_for(asyncio.shield(self._drain_task), 1.0)
         return code
 
-    def cpu_time(self) -> float | None:
-        """User+system CPU seconds of the engine: a loading model burns CPU, a hung one does
-        not — this is how a stall is told apart from slow progress."""
-        if self._psutil is None:
-            return None
+    async def wait_engine_pid(self, timeout: float = 5.0) -> int | None:
+        """Under a watchdog, wait (bounded) for the wrapper to have spawned the engine."""
+        deadline = time.monotonic() + timeout
+        # No event tells us the wrapper has forked: a short bounded poll it is.
+        while self._engine is None and self.running and time.monotonic() < deadline:
+            self._find_engine()
+            if self._engine is None:
+                await asyncio.sleep(0.01)
+        return self.engine_pid
+
+    def _find_engine(self) -> None:
+        if self._engine is not None or self._psutil is None:
+            return
+        with contextlib.suppress(psutil.Error):
+            children = self._psutil.children()
+            if children:
+                self._engine = children[0]
+
+    def _tree(self) -> list[psutil.Process]:
+        """The engine and every process it forked (vLLM's workers...), not the wrapper."""
+        self._find_engine()
+        if self._engine is None:
+            return []
         try:
-            t = self._psutil.cpu_times()
-            return float(t.user + t.system)
+            return [self._engine, *self._engine.children(recursive=True)]
         except psutil.Error:
+            return [self._engine]
+
+    def cpu_time(self) -> float | None:
+        """User+system CPU seconds of the engine and its children: a loading model burns
+        CPU, a hung one does not — this is how a stall is told apart from slow progress."""
+        tree = self._tree()
+        if not tree:
             return None
+        total = 0.0
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                # children_*: CPU of children that already exited and were reaped.
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
 
     def rss_bytes(self) -> int | None:
-        if self._psutil is None or not self.running:
+        if not self.running:
             return None
-        try:
-            return int(self._psutil.memory_info().rss)
-        except psutil.Error:
+        tree = self._tree()
+        if not tree:
             return None
+        total = 0
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                total += int(proc.memory_info().rss)
+        return total
 
     def _signal_group(self, sig: int) -> None:
         if self._proc is None:

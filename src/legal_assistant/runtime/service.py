@@ -16,7 +16,7 @@ from typing import Any
 
 from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.config import Settings
-from legal_assistant.runtime.engine import Engine
+from legal_assistant.runtime.lifecycle import Engine
 from legal_assistant.runtime.ports import LOOPBACK
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor

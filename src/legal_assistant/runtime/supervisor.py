@@ -1,16 +1,15 @@
 """Supervisor: the only way callers get a ready engine.
 
 `acquire(ref)` / `lease(ref)`, state by state of the target engine:
-* ready (and not draining) → a lease at once, no await, no event;
-* starting / loading      → wait for the running start with everyone else (single flight);
-* stopping                → wait for the stop, then start;
-* stopped / failed        → make room under the residency policy, then start.
+* ready                         → a lease at once: no await, no subscription, no event;
+* preparing … loading, queued   → join the start attempt in progress (single flight);
+* draining / stopping           → demand it: the runner starts it again after the stop;
+* stopped / failed              → demand it: the runner resolves the model, asks the
+                                  placement for room, starts it (failed: unless the
+                                  crash-loop backoff holds — then its last error at once).
 
-Making room (policy "swap": one engine per kind, the seed's behaviour) means: mark the
-resident engine draining so it takes no new requests, wait (bounded) for its in-flight
-answers to finish, stop it, then start the new one. Placement decisions are serialized
-by one lock; waiting for a start happens outside it, so joining a start is never blocked
-by another placement.
+The supervisor keeps the engine records, the placement and the idle-TTL unloader; it
+never changes an engine's state itself (see lifecycle.py: each engine's runner does).
 """
 
 from __future__ import annotations
@@ -19,24 +18,35 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engine import Engine, EngineStopped, Lease
 from legal_assistant.runtime.engines import default_specs
 from legal_assistant.runtime.engines.base import EngineSpec
-from legal_assistant.runtime.events import EngineEvent, EventBus
+from legal_assistant.runtime.events import EngineEvent, EventBus, Pulse
+from legal_assistant.runtime.idle import IdleUnloader
+from legal_assistant.runtime.lifecycle import Engine, EngineStopped, Lease
+from legal_assistant.runtime.placement import Placement
 from legal_assistant.runtime.registry import Registry, RegistryEntry
-from legal_assistant.runtime.state import ACTIVE_STATES, EngineState
+from legal_assistant.runtime.state import IDLE_STATES, PROCESS_STATES, EngineState
 
 log = logging.getLogger("legal_assistant")
 
 EventCallback = Callable[[EngineEvent], None]
+# Stopped/failed engine records kept for the engine list (a typo in a model id must not
+# stay there forever, nor grow the bookkeeping without bound).
+_KEEP_IDLE_RECORDS = 8
+# A caller whose engine became ready but was taken (a switch) before it could lease
+# tries again, a bounded number of times.
+_MAX_REJOINS = 4
+
+__all__ = ["Engine", "EngineStopped", "Lease", "Supervisor"]
 
 
 class Supervisor:
@@ -55,15 +65,12 @@ class Supervisor:
         )
         self.specs: dict[str, EngineSpec] = specs or default_specs()
         self._engines: dict[str, Engine] = {}
-        self._placement = asyncio.Lock()
+        self._pulse = Pulse()
+        self._placement = Placement(settings, engines=self.engines, pulse=self._pulse, bus=self.bus)
+        self._idle = IdleUnloader(engines=self.engines, pulse=self._pulse)
         self._http = httpx.AsyncClient(trust_env=False)
         self._shutting_down = False
-        self._ttl_wakeup = asyncio.Event()
-        self._ttl_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        # engine id -> number of explicit stop() calls; a caller waiting for a start that
-        # an explicit stop cancelled gives up instead of restarting the stopped engine.
-        self._stop_requests: dict[str, int] = {}
 
     # ------------------------------------------------------------------ queries
     def engines(self) -> list[Engine]:
@@ -76,16 +83,8 @@ class Supervisor:
         return self._engines.get(ref.id)
 
     def active(self, kind: str | None = None) -> list[Engine]:
-        """Engines that run or are about to: a start decided under the placement lock is
-        active even before its task's first step sets STARTING — otherwise a placement
-        for another model of the kind, run in between, would see no resident engine and
-        start a second one (two cold models requested at the same instant)."""
-        return [
-            e
-            for e in self._engines.values()
-            if (e.state in ACTIVE_STATES or e.starting is not None)
-            and (kind is None or e.kind == kind)
-        ]
+        """Engines with a process (running, being spawned or stopped)."""
+        return self._placement.resident(kind)
 
     def _engine(self, ref: ModelRef) -> Engine:
         engine = self._engines.get(ref.id)
@@ -96,25 +95,28 @@ class Supervisor:
                     "unknown_provider", f"{ref.provider} models are not managed by the backend"
                 )
             engine = Engine(
-                ref, spec, self.settings, bus=self.bus, registry=self.registry, http=self._http
-            )
-            engine.on_idle = self._ttl_wakeup.set
+                ref, spec, self.settings, bus=self.bus, pulse=self._pulse,
+                placement=self._placement, registry=self.registry, http=self._http,
+            )  # fmt: skip
             self._engines[ref.id] = engine
             self._forget_idle_records()
         return engine
 
-    def _forget_idle_records(self, keep: int = 8) -> None:
-        """Keep the records of at most `keep` stopped/failed engines (a typo in a model id
-        must not stay in the engine list forever)."""
+    def _forget_idle_records(self) -> None:
+        """Drop the oldest records that nothing uses: settled (stopped/failed), no caller
+        waiting, no lease, no start or stop pending. A record a request waits on is
+        never dropped (that would let a second engine start for the same model)."""
         idle = [
             e
             for e in self._engines.values()
-            if e.state in (EngineState.STOPPED, EngineState.FAILED)
-            and e.starting is None
-            and e.inflight == 0
+            if e.state in IDLE_STATES
+            and not e.busy
+            and not e.start_pending
+            and not e.is_stop_pending()
         ]
-        for e in sorted(idle, key=lambda e: e.last_used)[: max(0, len(idle) - keep)]:
+        for e in sorted(idle, key=lambda e: e.last_used)[: max(0, len(idle) - _KEEP_IDLE_RECORDS)]:
             del self._engines[e.ref.id]
+            e.close()
 
     # ------------------------------------------------------------------ acquire
     async def ensure_ready(
@@ -130,54 +132,81 @@ class Supervisor:
         self, model: ModelRef | str, on_event: EventCallback | None = None
     ) -> AsyncIterator[Lease]:
         """`async with supervisor.lease(ref) as lease:` — the engine stays up (no switch, no
-        eviction) until the block ends."""
+        eviction, no idle unload) until the block ends."""
         held = await self.acquire(model, on_event)
         try:
             yield held
         finally:
             held.release()
 
-    async def acquire(self, model: ModelRef | str, on_event: EventCallback | None = None) -> Lease:
+    async def acquire(
+        self,
+        model: ModelRef | str,
+        on_event: EventCallback | None = None,
+        *,
+        warm: bool = False,
+    ) -> Lease:
+        """A lease on a ready engine for `model`. `warm=True`: a background warm-up, which
+        never drains or evicts a busy engine (`engine_busy` instead)."""
         ref = parse_model_id(model) if isinstance(model, str) else model
         if self._shutting_down:
             raise LegalAssistantError("shutting_down")
         engine = self._engine(ref)
-        self._ensure_ttl_timer(ref)
+        self._idle.start()
+        lease = engine.try_lease(started=False, waited_s=0.0)
+        if lease is not None:  # the common case
+            return lease
         t0 = time.monotonic()
-        if engine.is_available():  # the common case: no await, no subscription, no event
-            return engine.lease(started=False, waited_s=0.0)
-
         sub = self.bus.subscribe() if on_event is not None else None
-        forward: asyncio.Task[None] | None = None
-        if sub is not None and on_event is not None:
-            if engine.state in (EngineState.STARTING, EngineState.LOADING):
+        try:
+            if on_event is not None and engine.state not in IDLE_STATES:
                 # Joining a start someone else began: show where it is now.
                 on_event(
-                    EngineEvent(
-                        engine.id,
-                        ref.id,
-                        engine.state,
-                        engine.state,
-                        "joined a start in progress",
-                        phase=engine.phase,
-                    )
-                )
-            forward = asyncio.create_task(_forward(sub.queue, engine.id, on_event))
-        try:
-            return await self._acquire_slow(engine, t0, on_event)
+                    EngineEvent(engine.id, ref.id, engine.state, engine.state,
+                                "joined a start in progress", phase=str(engine.state))
+                )  # fmt: skip
+            forward = (
+                asyncio.create_task(_forward(sub.queue, engine.id, on_event))
+                if sub is not None and on_event is not None
+                else None
+            )
+            try:
+                return await self._join(engine, t0, warm)
+            finally:
+                if forward is not None:
+                    forward.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await forward
+                if sub is not None and on_event is not None:
+                    while not sub.queue.empty():  # deliver what is already published
+                        ev = sub.queue.get_nowait()
+                        if ev.engine == engine.id:
+                            on_event(ev)
         finally:
-            if forward is not None and sub is not None and on_event is not None:
-                forward.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await forward
-                while not sub.queue.empty():  # deliver what is already published
-                    ev = sub.queue.get_nowait()
-                    if ev.engine == engine.id:
-                        on_event(ev)
+            if sub is not None:
                 sub.close()
 
+    async def _join(self, engine: Engine, t0: float, warm: bool) -> Lease:
+        for _ in range(_MAX_REJOINS):
+            if self._shutting_down:
+                raise LegalAssistantError("shutting_down")
+            attempt = engine.demand(warm=warm)
+            engine.add_waiter()
+            try:
+                # Shielded: a caller that goes away never aborts the start for the others.
+                await asyncio.shield(attempt)
+            finally:
+                engine.remove_waiter()
+            # Same synchronous step as the wake-up: nothing can take it in between.
+            lease = engine.try_lease(started=True, waited_s=time.monotonic() - t0)
+            if lease is not None:
+                return lease
+        raise LegalAssistantError(
+            "switch_timeout", f"{engine.ref.id} was ready but taken by other switches each time"
+        )
+
     async def acquire_events(
-        self, model: ModelRef | str, *, tick: float | None = None
+        self, model: ModelRef | str, *, tick: float | None = None, warm: bool = False
     ) -> AsyncGenerator[EngineEvent | Lease | None, None]:
         """`acquire` for a streaming caller: yields the engine's events as they happen
         (and `None` every `tick` seconds without one), then the Lease, last — the caller
@@ -185,7 +214,7 @@ class Supervisor:
         iterator early ends only this wait: the start goes on for the others, and a lease
         won in that race is released. Use it inside `contextlib.aclosing`."""
         queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        task = asyncio.create_task(self.acquire(model, on_event=queue.put_nowait))
+        task = asyncio.create_task(self.acquire(model, on_event=queue.put_nowait, warm=warm))
         handed = False
         try:
             while not task.done() or not queue.empty():
@@ -213,204 +242,15 @@ class Supervisor:
             if not handed and task.done() and not task.cancelled() and task.exception() is None:
                 task.result().release()
 
-    async def _acquire_slow(
-        self, engine: Engine, t0: float, on_event: EventCallback | None
-    ) -> Lease:
-        started = False
-        abandoned = 0
-        # A stop issued after this request began cancels the start it is waiting for, at
-        # whatever step it is (resolving the model, queued for room, starting); a request
-        # that begins after a stop starts the engine again. The later action wins.
-        stops = self._stop_requests.get(engine.id, 0)
-        while True:
-            if self._shutting_down:
-                raise LegalAssistantError("shutting_down")
-            if engine.is_available():
-                return engine.lease(started=started, waited_s=time.monotonic() - t0)
-            task = engine.starting
-            if task is None:
-                backoff = engine.backoff_error()
-                if backoff is not None:
-                    raise backoff
-                if engine.state in (EngineState.STOPPED, EngineState.FAILED):
-                    # Outside the placement lock: a download may take minutes and must
-                    # not hold up other models' placements.
-                    await engine.ensure_preflight()
-                async with self._placement:
-                    if engine.is_available() or engine.starting is not None:
-                        continue
-                    await self._make_room(engine, on_event)
-                    if engine.state is EngineState.STOPPING:
-                        await engine.stop()
-                    # Both may have happened while we waited (preflight, room, drain);
-                    # checked with no await before the spawn, so none can slip in.
-                    if self._shutting_down:
-                        raise LegalAssistantError("shutting_down")
-                    if self._stop_requests.get(engine.id, 0) != stops:
-                        raise EngineStopped(
-                            "engine_crashed", "the engine was stopped before it started"
-                        )
-                    if engine.state in (EngineState.STOPPED, EngineState.FAILED):
-                        task = engine.begin_start()
-                    else:
-                        continue
-            started = True
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # our caller went away; the start goes on for the others
-                # The start itself was cancelled: by a stop issued after this request
-                # began (the stop wins), or by placements of other models (retry, bounded).
-                abandoned += 1
-                if self._stop_requests.get(engine.id, 0) != stops or abandoned > 3:
-                    raise EngineStopped(
-                        "engine_crashed", "the engine was stopped during start"
-                    ) from None
-
-    async def _make_room(self, engine: Engine, on_event: EventCallback | None) -> None:
-        """Apply the residency policy before `engine` starts (placement lock held).
-
-        * "swap": at most one engine per kind (the seed's behaviour): evict the resident.
-        * "budget": keep engines while their estimated memory fits the budget; evict the
-          least recently used idle engine(s), never one with requests in flight (wait for
-          one to become idle instead, bounded by drain_timeout_s)."""
-        if self.settings.residency == "swap":
-            await self._evict(
-                [e for e in self.active(engine.kind) if e is not engine], engine, on_event
-            )
-            return
-        budget = self.settings.memory_budget_bytes()
-        need = engine.memory_estimate()
-        deadline = time.monotonic() + self.settings.drain_timeout_s
-        while True:
-            others = [e for e in self.active() if e is not engine]
-            used = sum(e.memory_estimate() for e in others)
-            if used + need <= budget or not others:
-                break
-            idle = [e for e in others if e.inflight == 0 and e.state is EngineState.READY]
-            if idle:
-                victim = min(idle, key=lambda e: e.last_used)
-                log.info(
-                    "Evicting %s (LRU idle) to fit %s in the memory budget",
-                    victim.ref.id,
-                    engine.ref.id,
-                )
-                await self._evict([victim], engine, on_event)
-                continue
-            if time.monotonic() > deadline:
-                raise LegalAssistantError(
-                    "switch_timeout",
-                    f"memory budget {budget / 1024**3:.1f} GB is full with engines that are "
-                    f"answering; {engine.ref.id} needs {need / 1024**3:.2f} GB",
-                )
-            if on_event is not None:
-                on_event(
-                    EngineEvent(
-                        engine.id,
-                        engine.ref.id,
-                        engine.state,
-                        engine.state,
-                        "waiting for memory: every loaded engine is answering",
-                        phase="queued",
-                    )
-                )
-            # Wake when any engine goes idle or changes state (a start finishing).
-            waits = [asyncio.ensure_future(e._idle.wait()) for e in others]
-            waits += [asyncio.ensure_future(e._changed.wait()) for e in others]
-            _, pending = await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-            for w in pending:
-                w.cancel()
-        await _memory_available(need)
-
-    async def _evict(
-        self, others: list[Engine], engine: Engine, on_event: EventCallback | None
-    ) -> None:
-        """Drain, then stop, `others` — never while they are answering (bounded)."""
-        if not others:
-            return
-        for other in others:
-            # Let a start others are waiting for finish first: its waiters (registered on
-            # the task before us) take their leases, then we drain them. Cancelling it
-            # instead would make alternating requests cancel each other's starts forever.
-            start = other.starting
-            if start is not None:
-                try:
-                    await asyncio.shield(start)
-                except asyncio.CancelledError:
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise
-                except Exception:
-                    pass  # its failure is its waiters' news; we only needed it settled
-        for other in others:
-            other.draining = True
-        try:
-            for other in others:
-                if other.inflight and on_event is not None:
-                    on_event(
-                        EngineEvent(
-                            engine.id,
-                            engine.ref.id,
-                            engine.state,
-                            engine.state,
-                            f"waiting for {other.inflight} answer(s) on {other.ref.id}",
-                            phase="queued",
-                        )
-                    )
-                idle = await other.wait_idle(self.settings.drain_timeout_s)
-                if not idle and self.settings.drain_policy == "error":
-                    raise LegalAssistantError(
-                        "switch_timeout",
-                        f"{other.ref.id} still has {other.inflight} request(s) in flight after "
-                        f"{self.settings.drain_timeout_s:.0f}s",
-                    )
-            await asyncio.gather(*(other.stop() for other in others))
-        finally:
-            for other in others:
-                other.draining = False
-
-    # ------------------------------------------------------------------ idle TTL
-    def _ensure_ttl_timer(self, ref: ModelRef) -> None:
-        if self._ttl_task is None and self.settings.idle_ttl_for(ref.id) > 0:
-            self._ttl_task = asyncio.create_task(self._ttl_loop(), name="idle-ttl")
-
-    async def _ttl_loop(self) -> None:
-        """Unload engines idle for longer than their TTL, counted from the end of their
-        last request. Sleeps until the nearest expiry; re-armed whenever a lease ends."""
-        while not self._shutting_down:
-            self._ttl_wakeup.clear()
-            next_in: float | None = None
-            for engine in list(self._engines.values()):
-                expires = engine.idle_expires_in()
-                if expires is None:
-                    continue
-                if expires <= 0:
-                    await self._unload_idle(engine)
-                else:
-                    next_in = expires if next_in is None else min(next_in, expires)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._ttl_wakeup.wait(), next_in)
-
-    async def _unload_idle(self, engine: Engine) -> None:
-        async with self._placement:
-            expires = engine.idle_expires_in()
-            if expires is None or expires > 0 or engine.draining:
-                return  # a request came in meanwhile: its lease renewed the engine
-            # Same synchronous step as the check above: from here a new request sees the
-            # engine draining, waits for the placement lock, and starts it again — the
-            # TTL can never stop an engine under a request, by construction.
-            engine.draining = True
-            try:
-                log.info(
-                    "Unloading %s after %.0fs idle",
-                    engine.ref.id,
-                    self.settings.idle_ttl_for(engine.ref.id),
-                )
-                await engine.stop()
-            finally:
-                engine.draining = False
+    # ------------------------------------------------------------------ keep alive
+    def keep_alive(self, model: ModelRef | str, ttl_s: float | None) -> None:
+        """Per-engine idle TTL from the end of its last lease: 0 = unload as soon as idle,
+        < 0 = never, None = the configured default (Ollama's `keep_alive`)."""
+        ref = parse_model_id(model) if isinstance(model, str) else model
+        engine = self._engines.get(ref.id)
+        if engine is not None:
+            engine.set_keep_alive(ttl_s)
+            self._idle.start()
 
     # ------------------------------------------------------------------ preload
     def preload(self, models: list[str]) -> asyncio.Task[None] | None:
@@ -427,42 +267,36 @@ class Supervisor:
                 except LegalAssistantError as err:
                     log.warning("Preload of %s failed: %s", model, err)
 
-        task = asyncio.create_task(run(), name="preload")
+        return self.background(run(), name="preload")
+
+    def background(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        """Run a coroutine for the supervisor's lifetime (cancelled at shutdown)."""
+        task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
 
     # ------------------------------------------------------------------ stop
     async def stop(
-        self, model: ModelRef | str | None = None, *, drain: bool = True
+        self, model: ModelRef | str | None = None, *, drain: bool = True, kind: str | None = None
     ) -> list[Engine]:
-        """Stop one model's engine (or all). With `drain`, wait for in-flight answers first
-        (bounded); the engine takes no new request meanwhile."""
+        """Stop one model's engine, or every engine (of `kind`). With `drain`, in-flight
+        answers finish first (bounded); the engine takes no new request meanwhile.
+        Callers waiting for one of these engines to start get `engine_stopped`."""
         if model is None:
-            targets = self.active()
-            named = list(self._engines.values())
+            named = [e for e in self._engines.values() if kind is None or e.kind == kind]
         else:
             ref = parse_model_id(model) if isinstance(model, str) else model
             e = self._engines.get(ref.id)
-            targets = [e] if e is not None and e.state is not EngineState.STOPPED else []
             named = [e] if e is not None else []
-        # Counted now, before any await: requests already waiting for a start of these
-        # engines (even one still resolving its model or queued for room, state STOPPED)
-        # give up instead of starting the engine after this stop.
-        for e in named:
-            self._stop_requests[e.id] = self._stop_requests.get(e.id, 0) + 1
-        async with self._placement:
-            for e in targets:
-                e.draining = True
-            try:
-                if drain:
-                    await asyncio.gather(
-                        *(e.wait_idle(self.settings.drain_timeout_s) for e in targets)
-                    )
-                await asyncio.gather(*(e.stop() for e in targets))
-            finally:
-                for e in targets:
-                    e.draining = False
+        targets = [e for e in named if e.state is not EngineState.STOPPED or e.start_pending]
+        # Ordered now, before any await: a start in progress (even one still resolving
+        # its model, downloading or queued for room) ends; a later request starts again.
+        done = [e.request_stop("user", drain=drain) for e in named]
+        results = await asyncio.gather(*done, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, LegalAssistantError):
+                raise r
         return targets
 
     async def stop_engine(self, engine_id: str) -> Engine | None:
@@ -475,16 +309,21 @@ class Supervisor:
         """Stop everything now (bounded: stop = graceful signal, grace, SIGKILL). Returns the
         engines that were running, for the shutdown log."""
         self._shutting_down = True
-        for task in [*self._background, *([self._ttl_task] if self._ttl_task else [])]:
+        self._idle.stop()
+        for task in list(self._background):
             task.cancel()
-        running = [e for e in self._engines.values() if e.pid is not None or e.starting]
-        await asyncio.gather(*(e.stop() for e in self._engines.values()), return_exceptions=True)
+        engines = list(self._engines.values())
+        running = [e for e in engines if e.pid is not None or e.start_pending]
+        stops = [e.request_stop("shutdown", drain=False) for e in engines]
+        await asyncio.gather(*stops, return_exceptions=True)
+        for e in engines:
+            e.close()
         await self._http.aclose()
         return running
 
     def residency(self) -> dict[str, object]:
         """The policy and the memory picture, as shown by /api/engines and the UI."""
-        active = self.active()
+        active = [e for e in self._engines.values() if e.state in PROCESS_STATES]
         return {
             "policy": self.settings.residency,
             "memory_budget_bytes": self.settings.memory_budget_bytes(),
@@ -494,17 +333,6 @@ class Supervisor:
 
     def reap_orphans(self) -> list[RegistryEntry]:
         return self.registry.reap_orphans(grace=self.settings.stop_grace_s)
-
-
-async def _memory_available(need: int, wait_s: float = 10.0) -> None:
-    """After an eviction the kernel gets the memory back once the process is reaped;
-    wait (bounded) until it shows as available before loading the next model."""
-    import psutil
-
-    deadline = time.monotonic() + wait_s
-    # No event exists for "the kernel has memory again": a short bounded poll it is.
-    while psutil.virtual_memory().available < need and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
 
 
 async def _forward(

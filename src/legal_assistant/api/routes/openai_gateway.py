@@ -31,7 +31,7 @@ from legal_assistant.api.state import AppState
 from legal_assistant.catalog import EMBED_CATALOG, CatalogEntry, ModelRef, parse_model_id
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.providers import OllamaProvider, TokenDelta, Usage
-from legal_assistant.runtime.engine import Lease
+from legal_assistant.runtime.lifecycle import Lease
 
 router = APIRouter(dependencies=[ApiKey])
 

@@ -15,6 +15,7 @@ import httpx
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.runtime.probes import probe_completion
 
 # Variables an engine may need: system basics, locale, Python, Hugging Face, accelerators.
 _ENV_KEEP = frozenset(
@@ -41,6 +42,24 @@ def relevant_lines(tail: Sequence[str], fatal: str | None, limit: int = 12) -> l
         after = lines[lines.index(fatal) :]
         return [after[0], *after[1:][-(limit - 1) :]] if len(after) > limit else after
     return lines[-limit:]
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
+def decisive_lines(tail: Sequence[str], fatal: str | None) -> list[str]:
+    """The fatal line and the last exception line after it; without a fatal line, the
+    last exception line of the tail (a traceback's message) and the very last line."""
+    lines = [ln for ln in tail if ln.strip()]
+    start = lines.index(fatal) if fatal and fatal in lines else None
+    after = lines[start + 1 :] if start is not None else lines
+    exc = [ln for ln in after if _EXCEPTION_LINE.match(ln.strip())]
+    picked = [fatal] if fatal else []
+    if exc:
+        picked.append(exc[-1].strip())
+    if fatal is None and lines:
+        picked.append(lines[-1])
+    return picked
 
 
 # progress(phase, detail, fraction) — lets a spec report work before the spawn (conversion,
@@ -75,6 +94,8 @@ class EngineSpec(ABC):
     kind: str
     label: str  # human name, e.g. "MLX"
     graceful_signal: int = signal.SIGTERM
+    # The setting that fixes this kind's port (named in the "port busy" hint).
+    port_variable: str = ""
 
     @abstractmethod
     async def resolve_model(self, ref: ModelRef, settings: Settings, progress: Progress) -> str:
@@ -98,8 +119,12 @@ class EngineSpec(ABC):
         self, *, tail: Sequence[str], exit_code: int | None, fatal: str | None
     ) -> LegalAssistantError:
         """Turn the engine's last words into a classified error: what every engine says
-        the same way first, then the engine's own reading, else "crashed"."""
-        text = "\n".join(tail)
+        the same way first, then the engine's own reading, else "crashed".
+
+        Only the decisive lines are read — the fatal line and the last line of the
+        traceback that follows it (or, without a fatal line, the last exception line) —
+        never the whole tail: a prompt the engine logged may contain any words."""
+        text = "\n".join(decisive_lines(tail, fatal))
         last = relevant_lines(tail, fatal)
         if self.not_installed_pattern.search(text):
             err = self.not_installed(fatal or text[-300:])
@@ -115,6 +140,11 @@ class EngineSpec(ABC):
     ) -> LegalAssistantError | None:
         """The engine's own known failures (model not found, out of memory...)."""
         return None
+
+    async def probe_ready(self, http: httpx.AsyncClient, base_url: str, served_model: str) -> None:
+        """Return once the model really answers (READY). Default: a 1-token completion,
+        retried while the port refuses (see probes.py). Embedding engines embed one text."""
+        await probe_completion(http, base_url, served_model)
 
     async def after_ready(self, handle: EngineHandle) -> None:  # noqa: B027 (optional hook)
         """Runs once the engine is proven ready and before its first request is admitted

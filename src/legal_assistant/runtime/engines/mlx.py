@@ -35,6 +35,7 @@ _MODEL_MISSING = re.compile(
 class MLXSpec(EngineSpec):
     kind = "mlx"
     label = "MLX"
+    port_variable = "LEGAL_ASSISTANT_MLX_PORT"
     not_installed_pattern = _NOT_INSTALLED
     fatal_patterns = (re.compile("generation thread died"),)
 

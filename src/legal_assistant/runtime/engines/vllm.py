@@ -31,6 +31,7 @@ _NOT_INSTALLED = re.compile(r"No module named '?vllm|vllm: command not found")
 class VLLMSpec(EngineSpec):
     kind = "vllm"
     label = "vLLM"
+    port_variable = "LEGAL_ASSISTANT_VLLM_PORT"
     not_installed_pattern = _NOT_INSTALLED
     fatal_patterns = (_OOM, _NO_GPU, _NOT_FOUND)
 
