@@ -117,10 +117,7 @@ def _keep_alive(state: AppState, ref: ModelRef, ttl_s: float | None) -> None:
     """Ollama's `keep_alive` → the engine's idle TTL, counted from the end of its last
     lease (set while this request holds one, so it applies when the answer ends)."""
     if ref.managed:
-        # `Supervisor.keep_alive` lands with the lifecycle refactor (API.md).
-        set_ttl = getattr(state.supervisor, "keep_alive", None)
-        if set_ttl is not None:
-            set_ttl(ref, ttl_s)
+        state.supervisor.keep_alive(ref, ttl_s)
 
 
 def _refused(state: AppState, route: str, t0: float, err: LegalAssistantError) -> JSONResponse:
