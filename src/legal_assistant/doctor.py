@@ -8,6 +8,7 @@ private data directory, so a running backend's engines are never touched).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 import typer
@@ -35,6 +36,9 @@ from legal_assistant.runtime.bundled import (
     bundled_model_dir,
     default_models_dir,
 )
+
+if TYPE_CHECKING:
+    from legal_assistant.providers import ChatProvider
 
 Status = Literal["ok", "warn", "fail", "info"]
 _GB = 1024**3
@@ -209,52 +213,71 @@ def check_offline() -> Check:
     return Check("offline mode", "info", "off: models are downloaded on first use")
 
 
-async def check_answer(settings: Settings) -> Check:
-    """Start the default model (in a private data dir) and ask it one short question."""
+async def _ask(provider: ChatProvider, model: str) -> str:
+    """One short question, answered in full (a dozen tokens)."""
     from legal_assistant.chat.prompts import system_prompt
-    from legal_assistant.providers import OpenAICompatProvider, TokenDelta
+    from legal_assistant.providers import TokenDelta
+
+    messages = [
+        {"role": "system", "content": system_prompt("en")},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    text = ""
+    stream = provider.stream_chat(messages, model=model, max_tokens=12, temperature=0.0)
+    async with contextlib.aclosing(stream):
+        async for item in stream:
+            if isinstance(item, TokenDelta):
+                text += item.content
+    return text
+
+
+async def _answer(settings: Settings, private: Path) -> tuple[str, float | None]:
+    """The default model's answer, and when a supervised engine is involved, the seconds
+    it took to be ready."""
+    from legal_assistant.providers import OllamaProvider, OpenAICompatProvider
     from legal_assistant.runtime.supervisor import Supervisor
 
+    ref = parse_model_id(settings.default_model)
+    if ref.provider == "ollama":
+        async with OllamaProvider(settings.ollama_url) as ollama:
+            return await _ask(ollama, ref.name), None
+    if not ref.managed:
+        endpoint = next((e for e in settings.openai_endpoints if ref.name in e.models), None)
+        if endpoint is None:
+            raise LegalAssistantError("model_not_found", f"no endpoint serves {ref.name}")
+        remote = OpenAICompatProvider(endpoint.base_url, api_key=endpoint.api_key)
+        async with remote:
+            return await _ask(remote, ref.name), None
+    t0 = time.monotonic()
+    sup = Supervisor(settings.model_copy(update={"data_dir": private}))
+    try:
+        async with sup.lease(ref) as lease:
+            up = time.monotonic() - t0
+            engine = lease.engine
+            async with OpenAICompatProvider(f"{engine.base_url}/v1", read_timeout=120) as local:
+                return await _ask(local, engine.served_model or ref.name), up
+    finally:
+        await sup.shutdown()
+
+
+async def check_answer(settings: Settings) -> Check:
+    """Ask the default model one short question. A supervised one is started here with a
+    private, temporary data dir: a running backend's engines and registry stay untouched."""
+    name = "default model answers"
     model = settings.default_model
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="legal-assistant-doctor-") as private:
-        own = settings.model_copy(update={"data_dir": Path(private)})
-        sup = Supervisor(own)
         try:
-            ref = parse_model_id(model)
-            if not ref.managed:
-                return Check("default model answers", "info", f"{model}: not supervised here")
-            async with sup.lease(ref) as lease:
-                engine = lease.engine
-                started = time.monotonic() - t0
-                provider = OpenAICompatProvider(f"{engine.base_url}/v1", read_timeout=120)
-                text = ""
-                messages = [
-                    {"role": "system", "content": system_prompt("en")},
-                    {"role": "user", "content": "What is the capital of France?"},
-                ]
-                try:
-                    async for item in provider.stream_chat(
-                        messages, model=engine.served_model or ref.name, max_tokens=12
-                    ):
-                        if isinstance(item, TokenDelta):
-                            text += item.content
-                finally:
-                    await provider.aclose()
+            text, up = await _answer(settings, Path(private))
         except LegalAssistantError as err:
             detail = f"{model}: {err.message('en')} {err.detail}".strip()
             tail = f" — {err.log_tail[-1]}" if err.log_tail else ""
-            return Check("default model answers", "fail", (detail + tail)[:400], _fix_for(err))
-        finally:
-            await sup.shutdown()
+            return Check(name, "fail", (detail + tail)[:400], _fix_for(err))
     if not text.strip():
-        return Check("default model answers", "fail", f"{model}: empty answer", "see engine logs")
+        return Check(name, "fail", f"{model}: empty answer", "legal-assistant engines logs <id>")
     total = time.monotonic() - t0
-    return Check(
-        "default model answers",
-        "ok",
-        f"{model}: {text.strip()[:60]!r} (engine up in {started:.1f}s, answer in {total:.1f}s)",
-    )
+    started = f"engine up in {up:.1f}s, " if up is not None else ""
+    return Check(name, "ok", f"{model}: {text.strip()[:60]!r} ({started}answer in {total:.1f}s)")
 
 
 def _fix_for(err: LegalAssistantError) -> str:
