@@ -75,6 +75,8 @@ def serve(mlx_command: list[str] | None = None) -> Iterator[Backend]:
         LEGAL_ASSISTANT_CONFIG_FILE=str(tmp / "no-config.toml"),
         LEGAL_ASSISTANT_OLLAMA_URL=f"http://127.0.0.1:{free_port()}",
         LEGAL_ASSISTANT_LOAD_TIMEOUT_S="120",
+        # No background warm-up of the default model: the runs measure the engine they start.
+        LEGAL_ASSISTANT_WARM_DEFAULT="false",
     )
     if mlx_command is not None:
         env["LEGAL_ASSISTANT_MLX_COMMAND"] = json.dumps(mlx_command)
