@@ -36,7 +36,7 @@ from legal_assistant.providers import (
     Usage,
 )
 from legal_assistant.runtime.admission import Admission
-from legal_assistant.runtime.engine import Lease
+from legal_assistant.runtime.lifecycle import Lease
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import (
     Database,

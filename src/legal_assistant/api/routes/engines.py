@@ -19,7 +19,7 @@ from legal_assistant.catalog import parse_model_id
 from legal_assistant.chat.service import ChatEvent
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.errors import Language, LegalAssistantError
-from legal_assistant.runtime.engine import Engine, Lease
+from legal_assistant.runtime.lifecycle import Engine, Lease
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
