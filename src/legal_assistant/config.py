@@ -49,7 +49,9 @@ def _default_config_file() -> Path:
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
+    """True only for an address that cannot be reached from another machine. An empty host
+    binds every interface (uvicorn, asyncio), so it is not loopback."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -38,6 +38,8 @@ def no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("LEGAL_ASSISTANT_") and name != "LEGAL_ASSISTANT_CONFIG_FILE":
             monkeypatch.delenv(name)
+    # As everywhere in the suite (conftest.py): no background warm-up of the default model.
+    monkeypatch.setenv("LEGAL_ASSISTANT_WARM_DEFAULT", "false")
 
 
 # ------------------------------------------------------------------ binding rules
@@ -59,13 +61,22 @@ def test_loopback_binds_need_no_key(host: str, tmp_path: Path) -> None:
     assert Settings(host=host, data_dir=tmp_path).api_key is None
 
 
+@pytest.mark.parametrize("host", ["", "0.0.0.0", "::", "192.168.1.5", "my-laptop.local"])
+def test_empty_and_non_loopback_hosts_require_an_api_key(host: str, tmp_path: Path) -> None:
+    """An empty host binds every interface (uvicorn): it is not loopback."""
+    with pytest.raises(ValueError, match="requires LEGAL_ASSISTANT_API_KEY"):
+        Settings(host=host, data_dir=tmp_path)
+    assert Settings(host=host, data_dir=tmp_path, api_key="k" * 32).api_key
+
+
 @pytest.mark.parametrize(
     "args_env",
     [
         (["--host", "0.0.0.0"], {}),
         ([], {"LEGAL_ASSISTANT_HOST": "192.168.1.5"}),
+        ([], {"LEGAL_ASSISTANT_HOST": ""}),
     ],
-    ids=["flag", "env"],
+    ids=["flag", "env", "empty"],
 )
 def test_serve_on_the_network_without_key_exits_with_one_clear_line(
     tmp_path: Path, args_env: tuple[list[str], dict[str, str]]
