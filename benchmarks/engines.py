@@ -28,8 +28,7 @@ import httpx
 
 from legal_assistant.config import Settings
 from legal_assistant.runtime.bundled import bundled_gguf_path
-from legal_assistant.runtime.engines.base import EngineHandle
-from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec, slot_count, thread_count
+from legal_assistant.runtime.engines.llamacpp import slot_count, thread_count
 from legal_assistant.runtime.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ LONG = (
         f"Pièce {i}. Le preneur déclare avoir reçu les clés le {i % 28 + 1} mars et "
         f"constate l'état des lieux suivant : peinture du séjour écaillée, robinet de la "
         f"cuisine fuyant, chaudière entretenue le {i % 12 + 1} janvier."
-        for i in range(1, 46)
+        for i in range(1, 28)
     )
     + "\n\nQuestion : quelles réparations incombent au bailleur ?"
 )  # fmt: skip
@@ -103,12 +102,6 @@ async def concurrency(sup: Supervisor, runs: int, tokens: int) -> dict[int, floa
     return {k: statistics.median(v) for k, v in walls.items()}
 
 
-def handle(engine: Engine, s: Settings, http: httpx.AsyncClient) -> EngineHandle:
-    assert engine.served_model is not None
-    return EngineHandle(engine.id, engine.ref, engine.base_url, engine.served_model,
-                        engine.served_model, s, http)  # fmt: skip
-
-
 async def ttft_fresh(other: Path) -> tuple[float, int]:
     data = Path(tempfile.mkdtemp(prefix="la-bench-fresh-"))
     sup = Supervisor(settings(data))
@@ -126,15 +119,12 @@ async def ttft_restored(other: Path) -> tuple[float, int]:
     data = Path(tempfile.mkdtemp(prefix="la-bench-restore-"))
     s = settings(data)
     sup = Supervisor(s)
-    spec = LlamaCppSpec()
     try:
         async with httpx.AsyncClient(trust_env=False, timeout=600) as client:
             engine = await sup.ensure_ready(MODEL)
             await answer(client, engine, LONG, 1)  # the conversation so far
-            await spec.before_stop(handle(engine, s, client), reason="switch")
-            await sup.ensure_ready(f"llamacpp:{other}")  # switch away ...
-            back = await sup.ensure_ready(MODEL)  # ... and back
-            await spec.after_ready(handle(back, s, client))
+            await sup.ensure_ready(f"llamacpp:{other}")  # switch away (slots saved) ...
+            back = await sup.ensure_ready(MODEL)  # ... and back (restored before use)
             ttft, _, _, processed = await answer(client, back, LONG, 1)
         return ttft, processed
     finally:

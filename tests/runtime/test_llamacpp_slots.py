@@ -86,22 +86,19 @@ async def slots_of(engine: Engine) -> list[dict[str, Any]]:
         return await slot_list(client, engine.base_url)
 
 
-async def switch_away(sup: Supervisor, first: Engine, settings: Settings, tmp_path: Path) -> Engine:
-    """Switch to another GGUF file: the model's engine is stopped, its slots saved."""
-    async with httpx.AsyncClient(trust_env=False, timeout=120) as http:
-        await LlamaCppSpec().before_stop(handle(first, settings, http), reason="switch")
+async def switch_away(sup: Supervisor, tmp_path: Path) -> Engine:
+    """Switch to another GGUF file: the supervisor stops the model's engine, whose spec
+    saves its slots first (before_stop)."""
     other = tmp_path / "other.gguf"
     if not other.exists():
         await asyncio.to_thread(shutil.copyfile, bundled_gguf_path(), other)
     return await sup.ensure_ready(f"llamacpp:{other}")
 
 
-async def come_back(sup: Supervisor, settings: Settings) -> Engine:
-    """Switch back: a new process serves the model, its slots restored before use."""
-    back = await sup.ensure_ready(MODEL)
-    async with httpx.AsyncClient(trust_env=False, timeout=120) as http:
-        await LlamaCppSpec().after_ready(handle(back, settings, http))
-    return back
+async def come_back(sup: Supervisor) -> Engine:
+    """Switch back: a new process serves the model; its slots are restored (after_ready)
+    before the supervisor hands it out."""
+    return await sup.ensure_ready(MODEL)
 
 
 def saved_files(settings: Settings) -> list[Path]:
@@ -118,8 +115,8 @@ async def test_slot_saved_at_switch_and_restored(
     assert prompt_tokens >= MIN_TOKENS_WORTH_SAVING  # processed in full: nothing cached
     first_pid = engine.pid
 
-    await switch_away(sup, engine, settings, tmp_path)
-    back = await come_back(sup, settings)
+    await switch_away(sup, tmp_path)
+    back = await come_back(sup)
     assert back.pid != first_pid
     [saved] = saved_files(settings)
     meta = json.loads(saved.with_suffix(".json").read_text())
@@ -141,14 +138,14 @@ async def test_corrupted_slot_file_is_dropped_not_served(
 ) -> None:
     engine = await sup.ensure_ready(MODEL)
     cold = await complete(engine)
-    await switch_away(sup, engine, settings, tmp_path)
+    await switch_away(sup, tmp_path)
     [saved] = saved_files(settings)
     data = bytearray(saved.read_bytes())
     for i in range(len(data) // 2, len(data) // 2 + 4096):  # garbage in the KV tensors
         data[i] ^= 0x5A
     saved.write_bytes(bytes(data))
 
-    back = await come_back(sup, settings)
+    back = await come_back(sup)
     assert saved_files(settings) == [] and not saved.with_suffix(".json").exists()
     assert all((s.get("n_prompt_tokens") or 0) < 10 for s in await slots_of(back))
     again = await complete(back)
@@ -163,13 +160,13 @@ async def test_restore_reporting_other_tokens_than_saved_is_dropped(
     were saved; a sidecar claiming more than the file holds produces exactly that report."""
     engine = await sup.ensure_ready(MODEL)
     await complete(engine)
-    await switch_away(sup, engine, settings, tmp_path)
+    await switch_away(sup, tmp_path)
     [saved] = saved_files(settings)
     side = saved.with_suffix(".json")
     meta = json.loads(side.read_text())
     side.write_text(json.dumps({**meta, "n_tokens": meta["n_tokens"] + 7}))
 
-    back = await come_back(sup, settings)
+    back = await come_back(sup)
     assert saved_files(settings) == []
     assert all((s.get("n_prompt_tokens") or 0) < 10 for s in await slots_of(back))
 
@@ -177,21 +174,18 @@ async def test_restore_reporting_other_tokens_than_saved_is_dropped(
 async def test_cache_bound_evicts_the_oldest_file(
     sup: Supervisor, settings: Settings, tmp_path: Path
 ) -> None:
-    """Two saves of different models under a bound that holds one: the older goes."""
+    """Two saves of different models under a bound that holds one: the older goes. The
+    second save is run by hand with a bound sized from the first file."""
     engine = await sup.ensure_ready(MODEL)
     await complete(engine)
-    async with httpx.AsyncClient(trust_env=False, timeout=120) as http:
-        await LlamaCppSpec().before_stop(handle(engine, settings, http), reason="switch")
+    second = await switch_away(sup, tmp_path)  # the bundled model's slot is saved
     [first_file] = saved_files(settings)
     size = first_file.stat().st_size
     bounded = settings.model_copy(update={"kv_cache_max_gb": size * 1.5 / 1024**3})
 
-    other = tmp_path / "other.gguf"
-    await asyncio.to_thread(shutil.copyfile, bundled_gguf_path(), other)
-    second = await sup.ensure_ready(f"llamacpp:{other}")
     await complete(second)
     async with httpx.AsyncClient(trust_env=False, timeout=120) as http:
         await LlamaCppSpec().before_stop(handle(second, bounded, http), reason="switch")
-    other_key = slot_key(str(other), bounded)
+    other_key = slot_key(str(tmp_path / "other.gguf"), bounded)
     assert not first_file.exists()
     assert [p.name.split("-")[0] for p in slot_dir(settings).glob("*.bin")] == [other_key]

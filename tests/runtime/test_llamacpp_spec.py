@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psutil
+
 from legal_assistant.config import Settings
 from legal_assistant.runtime import installer
 from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec, slot_count, slot_dir
@@ -36,9 +38,11 @@ def test_command_line_slots_context_threads_and_save_path(settings: Settings) ->
     assert plan.served_model == "/m/model.gguf"
 
 
-def test_default_slots_follow_the_inflight_cap(settings: Settings) -> None:
-    assert slot_count(settings) >= 4 or slot_count(settings) == settings.max_inflight_per_engine
-    assert slot_count(settings.model_copy(update={"max_inflight_per_engine": 2})) == 2
+def test_default_slots_follow_the_machine_and_the_inflight_cap(settings: Settings) -> None:
+    cores = psutil.cpu_count(logical=False) or 1
+    s = settings.model_copy(update={"max_inflight_per_engine": 64})
+    assert slot_count(s) == max(4, cores)
+    assert slot_count(s.model_copy(update={"max_inflight_per_engine": 2})) == 2
 
 
 def test_llama_server_bind_line_is_port_busy() -> None:
