@@ -48,16 +48,24 @@ class MLXServerService:
         self.supervisor = supervisor
 
     def _current(self) -> Engine | None:
+        """The MLX server a user means by "the" server: the one serving, else one on its
+        way (starting, draining...), else the most recently used record. A failed request
+        for another model never hides the server that runs."""
         mlx = [e for e in self.supervisor.engines() if e.kind == "mlx"]
-        active = [e for e in mlx if e.state is not EngineState.STOPPED]
-        pool = active or mlx
-        return max(pool, key=lambda e: e.last_used) if pool else None
+        for pool in (
+            [e for e in mlx if e.state is EngineState.READY],
+            [e for e in mlx if e.state not in (EngineState.STOPPED, EngineState.FAILED)],
+            mlx,
+        ):
+            if pool:
+                return max(pool, key=lambda e: e.last_used)
+        return None
 
     async def start(self, model_id: str) -> Engine:
         return await self.supervisor.ensure_ready(_mlx_ref(model_id))
 
     async def stop(self) -> list[Engine]:
-        return await self.supervisor.stop(None)
+        return await self.supervisor.stop(None, kind="mlx")  # the MLX server only
 
     def get_status(self) -> dict[str, Any]:
         engine = self._current()
