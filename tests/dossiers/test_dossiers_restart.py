@@ -6,13 +6,16 @@ started again on the same data directory (real SurrealDB, real engines)."""
 from __future__ import annotations
 
 import logging
+import signal
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from dossier_builders import articles, build_pdf, planted_pdf
 from dossier_helpers import create_dossier, follow, upload, wait_documents
 
-from app_harness import make_settings, serve_app
+from app_harness import hermetic_env, make_settings, run_backend, serve_app
 from legal_assistant.config import Settings
 from legal_assistant.store import Database
 from legal_assistant.store.documents import get_document
@@ -107,3 +110,48 @@ async def test_missing_file_fails_and_changed_model_reindexes(
         )
         assert found["results"][0]["document_id"] == doc_id and found["results"][0]["page"] == 2
     assert any("re-indexing" in r.getMessage() for r in caplog.records)
+
+
+def test_backend_killed_mid_embedding_resumes(tmp_path: Path, models_dir: Path) -> None:
+    """The real `serve` process SIGKILLed while a document is embedding (no shutdown code
+    runs at all): the next backend on the same data directory finishes the job."""
+    env = hermetic_env(
+        LEGAL_ASSISTANT_DATA_DIR=str(tmp_path / "data"),
+        LEGAL_ASSISTANT_MODELS_DIR=str(models_dir),
+        LEGAL_ASSISTANT_CONFIG_FILE=str(tmp_path / "absent.toml"),
+        LEGAL_ASSISTANT_INGEST_EMBED_BATCH="4",
+        LEGAL_ASSISTANT_WARM_DEFAULT="false",
+        HF_HOME=str(tmp_path / "hf"),
+    )
+    pdf = _long_pdf(tmp_path / "long.pdf", pages=40)
+    with run_backend(env, tmp_path / "first.err") as first:
+        api = httpx.Client(base_url=first.url, timeout=60, trust_env=False)
+        dossier = api.post("/api/dossiers", json={"name": "Tué"}).json()
+        base = f"/api/dossiers/{dossier['id']}"
+        files = {"file": ("long.pdf", pdf.read_bytes(), "application/pdf")}
+        doc_id = api.post(f"{base}/documents", files=files).json()["documents"][0]["id"]
+        deadline = time.monotonic() + 240
+        while True:
+            doc = api.get(f"{base}/documents/{doc_id}").json()
+            if doc["status"] == "embedding" and doc["done"] > 0:
+                break
+            assert doc["status"] not in ("ready", "failed"), doc
+            assert time.monotonic() < deadline, doc
+            time.sleep(0.1)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(30)
+        api.close()
+    with run_backend(env, tmp_path / "second.err") as second:
+        api = httpx.Client(base_url=second.url, timeout=60, trust_env=False)
+        deadline = time.monotonic() + 240
+        while (doc := api.get(f"{base}/documents/{doc_id}").json())["status"] != "ready":
+            assert doc["status"] != "failed", doc
+            assert time.monotonic() < deadline, doc
+            time.sleep(0.2)
+        assert doc["passages"] > 0 and doc["done"] == doc["total"] == doc["passages"]
+        found = api.get(f"{base}/search", params={"q": "contrat obligation", "k": 50}).json()
+        assert found["results"] and {r["document_id"] for r in found["results"]} == {doc_id}
+        ids = [r["passage_id"] for r in found["results"]]
+        assert len(ids) == len(set(ids))  # no passage indexed twice
+        api.close()
+    assert "Resuming the ingestion of long.pdf" in (tmp_path / "second.err").read_text()
