@@ -69,6 +69,11 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
         "❌ The model switch is still waiting for an answer in progress to finish.",
     ),
     "bad_request": (400, "❌ Requête invalide.", "❌ Invalid request."),
+    "internal_error": (
+        500,
+        "❌ Erreur interne inattendue ; la réponse partielle est conservée. Réessayez.",
+        "❌ Unexpected internal error; the partial answer is kept. Please try again.",
+    ),
     "invalid_model_id": (
         400,
         "❌ Identifiant de modèle invalide.",

@@ -69,14 +69,56 @@ class CleanupStream(StreamingResponse):
 
 
 async def send_upstream(
-    http: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]
+    http: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    lease: Lease | None = None,
 ) -> httpx.Response:
-    """POST `body` as JSON, response streamed (the caller closes it)."""
-    req = http.build_request("POST", url, content=json.dumps(body).encode(), headers=headers)
+    """POST `body` as JSON, response streamed (the caller closes it). To a supervised
+    engine (`lease`), each read waits at most ENGINE_READ_TIMEOUT_S: see `read_upstream`."""
+    timeout = (
+        httpx.Timeout(lease.engine.settings.engine_read_timeout_s, connect=5.0)
+        if lease is not None
+        else httpx.USE_CLIENT_DEFAULT
+    )
+    req = http.build_request(
+        "POST", url, content=json.dumps(body).encode(), headers=headers, timeout=timeout
+    )
     try:
         return await http.send(req, stream=True)
+    except httpx.ReadTimeout as e:
+        raise wedged(lease, url) from e
     except httpx.HTTPError as e:
         raise LegalAssistantError("upstream_error", f"{url}: {type(e).__name__}: {e}") from e
+
+
+def wedged(lease: Lease | None, what: str) -> LegalAssistantError:
+    """A supervised engine sent no byte for ENGINE_READ_TIMEOUT_S: fail it (the next
+    request restarts it) and answer engine_wedged; the caller releases the lease."""
+    if lease is None:
+        return LegalAssistantError("timeout", f"{what}: no data within the read timeout")
+    detail = (
+        f"{lease.engine.ref.id} sent nothing for {lease.engine.settings.engine_read_timeout_s:g}s"
+    )
+    lease.engine.report_wedged(detail)
+    return LegalAssistantError("engine_wedged", detail)
+
+
+async def read_upstream(upstream: httpx.Response, lease: Lease | None) -> bytes:
+    try:
+        return await upstream.aread()
+    except httpx.ReadTimeout as e:
+        raise wedged(lease, str(upstream.url)) from e
+
+
+async def iter_upstream(upstream: httpx.Response, lease: Lease | None) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.ReadTimeout as e:
+        raise wedged(lease, str(upstream.url)) from e
 
 
 def unmanaged_endpoint(state: AppState, ref: ModelRef) -> tuple[str, dict[str, str]]:
@@ -170,9 +212,11 @@ class EngineCall:
             url = f"{base}{path}"
         if self._upstream is not None:
             await self._upstream.aclose()
-        self._upstream = upstream = await send_upstream(self.state.gateway_http, url, body, headers)
+        self._upstream = upstream = await send_upstream(
+            self.state.gateway_http, url, body, headers, lease=self.lease
+        )
         if upstream.status_code >= 400:
-            raw = await upstream.aread()
+            raw = await read_upstream(upstream, self.lease)
             raise LegalAssistantError(
                 "upstream_error",
                 f"{self.ref.id} answered HTTP {upstream.status_code}: "
@@ -183,7 +227,7 @@ class EngineCall:
     async def json(self, path: str, body: dict[str, Any]) -> Any:
         """POST and decode a (non-streamed) JSON answer."""
         upstream = await self.post(path, body)
-        raw = await upstream.aread()
+        raw = await read_upstream(upstream, self.lease)
         try:
             return json.loads(raw)
         except ValueError as e:
@@ -202,7 +246,7 @@ class EngineCall:
         upstream = await self.post(path, {**body, "stream": True})
         counter = self.state.metrics.tokens.labels(self.ref.id)
         pending = b""
-        async for raw in upstream.aiter_raw():
+        async for raw in iter_upstream(upstream, self.lease):
             pending += raw
             *lines, pending = pending.split(b"\n")
             batch: list[dict[str, Any]] = []

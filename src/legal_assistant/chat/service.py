@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ from legal_assistant.store import (
     create_conversation,
     get_conversation,
 )
+
+log = logging.getLogger("legal_assistant")
 
 
 def _encodable(value: str) -> str:
@@ -272,7 +275,11 @@ class ChatService:
                 answer.started = lease.started
                 answer.wait_s = lease.waited_s
                 base_url = f"{lease.engine.base_url}/v1"
-                provider = OpenAICompatProvider(base_url, client=self._http)
+                provider = OpenAICompatProvider(
+                    base_url,
+                    client=self._http,
+                    read_timeout=self.settings.engine_read_timeout_s,
+                )
                 model_name = lease.engine.served_model or ref.name
             elif ref.provider == "ollama":
                 provider, model_name = self._ollama, ref.name
@@ -319,7 +326,8 @@ class ChatService:
                     "citations": answer.citations(),
                 },
             )
-        except LegalAssistantError as err:
+        except Exception as exc:
+            err = self._classify_failure(exc, lease)
             answer.error = err
             try:
                 message_id = await answer.persist(self.db, t0)
@@ -340,6 +348,20 @@ class ChatService:
             if lease is not None:
                 lease.release()
             await slots.aclose()
+
+    @staticmethod
+    def _classify_failure(exc: Exception, lease: Lease | None) -> LegalAssistantError:
+        """Every failure of a turn ends as a classified error event (the partial answer
+        saved): an engine that sent nothing for ENGINE_READ_TIMEOUT_S is wedged — it is
+        failed and restarted on the next request —; anything unexpected is logged and
+        reported as internal_error, never a dropped stream."""
+        if isinstance(exc, LegalAssistantError):
+            if exc.code == "timeout" and lease is not None:
+                lease.engine.report_wedged(exc.detail)
+                return LegalAssistantError("engine_wedged", exc.detail, log_tail=exc.log_tail)
+            return exc
+        log.exception("Chat turn failed unexpectedly")
+        return LegalAssistantError("internal_error", f"{type(exc).__name__}: {exc}")
 
     async def _acquire(
         self, ref: ModelRef, lang: Language, out: list[Lease]

@@ -13,11 +13,12 @@ generating for nobody.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from legal_assistant.api.deps import ApiKey, State
-from legal_assistant.api.relay import CleanupStream, send_upstream
+from legal_assistant.api.relay import CleanupStream, iter_upstream, read_upstream, send_upstream
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import EMBED_CATALOG, CatalogEntry, ModelRef, parse_model_id
@@ -212,18 +213,26 @@ async def _forward(
             url = f"{endpoint.base_url.rstrip('/')}{path.removeprefix('/v1')}"
             if endpoint.api_key:
                 headers["Authorization"] = f"Bearer {endpoint.api_key}"
-        upstream = await send_upstream(state.gateway_http, url, body, headers)
         if not stream:
-            content = await upstream.aread()
+
+            async def answer() -> Response:
+                nonlocal upstream
+                upstream = await send_upstream(state.gateway_http, url, body, headers, lease=lease)
+                content = await read_upstream(upstream, lease)
+                return Response(
+                    content,
+                    status_code=upstream.status_code,
+                    media_type=upstream.headers.get("content-type", "application/json"),
+                )
+
+            response = await _unless_client_leaves(request, answer())
             await cleanup(None)
-            return Response(
-                content,
-                status_code=upstream.status_code,
-                media_type=upstream.headers.get("content-type", "application/json"),
-            )
+            # None: the client left — nobody to answer, and the engine is free again.
+            return response if response is not None else Response(status_code=499)
+        upstream = await send_upstream(state.gateway_http, url, body, headers, lease=lease)
         status = upstream.status_code
         return CleanupStream(
-            _relay(upstream, state, ref.id),
+            _relay(upstream, state, ref.id, lease),
             lambda: cleanup(status),
             send_timeout=state.settings.stream_send_timeout_s,
             status_code=status,
@@ -235,12 +244,41 @@ async def _forward(
         raise
 
 
-async def _relay(upstream: httpx.Response, state: AppState, model: str) -> AsyncIterator[bytes]:
+async def _relay(
+    upstream: httpx.Response, state: AppState, model: str, lease: Lease | None
+) -> AsyncIterator[bytes]:
     counter = state.metrics.tokens.labels(model)
-    async for chunk in upstream.aiter_raw():
-        # Counting "data: " occurrences is cheap and needs no JSON decoding.
-        counter.inc(chunk.count(b"data: "))
-        yield chunk
+    try:
+        async for chunk in iter_upstream(upstream, lease):
+            # Counting "data: " occurrences is cheap and needs no JSON decoding.
+            counter.inc(chunk.count(b"data: "))
+            yield chunk
+    except LegalAssistantError as err:  # wedged mid-stream: the status is already sent
+        payload = json.loads(bytes(openai_error(err).body))
+        yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode()
+
+
+async def _unless_client_leaves(request: Request, work: Awaitable[Response]) -> Response | None:
+    """`work`'s response, or None as soon as the client hangs up (a non-streamed answer
+    must not hold its engine lease for a reader who is gone)."""
+
+    async def client_left() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    working = asyncio.ensure_future(work)
+    leaving = asyncio.ensure_future(client_left())
+    try:
+        await asyncio.wait({working, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+        if not working.done():
+            working.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await working
+    if working.cancelled():
+        return None
+    return working.result()
 
 
 async def _progress_then_forward(
@@ -271,10 +309,10 @@ async def _progress_then_forward(
     try:
         body["model"] = lease.engine.served_model
         upstream = await send_upstream(
-            state.gateway_http, f"{lease.engine.base_url}{path}", body, headers
+            state.gateway_http, f"{lease.engine.base_url}{path}", body, headers, lease=lease
         )
         try:
-            async for chunk in _relay(upstream, state, ref.id):
+            async for chunk in _relay(upstream, state, ref.id, lease):
                 yield chunk
         finally:
             await upstream.aclose()
