@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     hf_home: Path | None = None  # default: HF_HOME or ~/.cache/huggingface
     # Seconds without any sign of progress (output, CPU time, readiness) before giving up.
     load_timeout_s: float = 30.0
+    # Seconds a ready engine may send no byte to a request before it is declared wedged
+    # (the request ends with engine_wedged, the engine is restarted on the next one).
+    # Generous: a long grounded prompt is prefilled before the first byte.
+    engine_read_timeout_s: float = Field(default=300.0, gt=0)
     # Seconds a switch waits for in-flight answers on the old engine.
     drain_timeout_s: float = 120.0
     # What to do when draining times out: "error" (keep the old engine) or "force".

@@ -152,6 +152,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         err = exc.user_error()
         return JSONResponse(error_body(err, request_language(request)), status_code=err.http_status)
 
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug still answers a classified JSON error (OpenAI's shape on the gateway),
+        # never a bare "Internal Server Error" page; the traceback goes to the log.
+        log.error("Unexpected error on %s", request.url.path, exc_info=exc)
+        err = LegalAssistantError("internal_error", type(exc).__name__)
+        if request.url.path.startswith("/v1/"):
+            return openai_gateway.openai_error(err)
+        return JSONResponse(error_body(err, request_language(request)), status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
