@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,10 @@ from legal_assistant.runtime.bundled import ensure_bundled_model
 from legal_assistant.runtime.supervisor import Supervisor
 
 FAKE_ENGINE = Path(__file__).parent / "fakes" / "fake_engine.py"
+
+# A backend warms its default model at start-up (a real engine start): only the tests
+# about warming want that (tests/runtime/test_warmup*.py set warm_default=True).
+os.environ.setdefault("LEGAL_ASSISTANT_WARM_DEFAULT", "false")
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,7 @@ from legal_assistant.logging_setup import setup_logging
 from legal_assistant.runtime import service as mlx_service
 from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.supervisor import Supervisor
+from legal_assistant.runtime.warmup import Warmer
 from legal_assistant.store import Database, DatabaseError, DataDirLock
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -112,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # Preloaded models start in the background: the API answers meanwhile.
         supervisor.preload(cfg.preload)
+        # The default model is started and its system prompt prefilled in the background
+        # (docs/first-answer.md), so the first answer does not wait for a cold engine.
+        warmer = app.state.warmer = Warmer(supervisor)
+        warmer.start_default(cfg)
         log.info("Legal Assistant API - Ready on http://%s:%s", cfg.host, cfg.port)
         try:
             yield
@@ -120,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await metrics.stop()
             await gateway_http.aclose()
             await ingestion.aclose()  # before the engines: its jobs hold embedding leases
+            await warmer.aclose()
             stopped = await supervisor.shutdown()
             if any(e.kind == "mlx" for e in stopped):
                 log.info("MLX server stopped")

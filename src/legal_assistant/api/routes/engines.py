@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
@@ -22,12 +23,16 @@ from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.runtime.lifecycle import Engine, Lease
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
+from legal_assistant.runtime.warmup import Warmer
 
 router = APIRouter(dependencies=[ApiKey])
 
 
 class StartRequest(BaseModel):
     model_id: str
+    # Start in the background, prefill the chat system prompt, and return at once (202).
+    warm: bool = False
+    language: Language | None = None  # of the system prompt to prefill (default: request's)
 
 
 def engines_payload(supervisor: Supervisor) -> dict[str, Any]:
@@ -121,10 +126,20 @@ async def start_events(
 @router.post("/api/engines/start", response_model=None)
 async def start_engine(
     body: StartRequest, state: State, request: Request
-) -> dict[str, Any] | EventSourceResponse:
+) -> dict[str, Any] | EventSourceResponse | JSONResponse:
     ref = parse_model_id(body.model_id)
     if not ref.managed:
         raise LegalAssistantError("bad_request", f"{ref.provider} models are not supervised")
+    if body.warm:
+        # A model picked in the UI: warm it while the user types. A chat sent meanwhile
+        # joins the start (single flight); /api/engines/events shows the phases.
+        warmer: Warmer = request.app.state.warmer
+        warmer.start(ref, body.language or request_language(request))
+        engine = state.supervisor.engine_for(ref)
+        return JSONResponse(
+            {"model": ref.id, "warming": True, "engine": engine.status() if engine else None},
+            status_code=202,
+        )
     if "text/event-stream" in request.headers.get("accept", ""):
         return sse(start_events(state.supervisor, ref.id, request_language(request)))
     engine = await state.supervisor.ensure_ready(ref)

@@ -2,10 +2,10 @@
 import { ApiError, api } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import * as fmt from "./format.js";
-import { t } from "./i18n.js";
+import { getLanguage, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { prefs } from "./prefs.js";
-import { emit, engineFor, modelLabel, state } from "./state.js";
+import { emit, engineFor, modelLabel, on, state } from "./state.js";
 import { toast } from "./toast.js";
 
 let dialog;
@@ -27,7 +27,25 @@ export async function loadCatalog() {
   renderModels();
 }
 
+// Supervised engines (the rest are used directly: nothing to warm).
+const WARMABLE = new Set(["mlx", "llamacpp", "vllm"]);
+// Engine states shown next to a model while its engine comes up (docs/first-answer.md).
+const PHASES = new Set(["starting", "loading", "stopping"]);
+
+/** Start the picked model's engine and prefill its system prompt in the background, so
+ * the first answer does not wait for a cold start. A message sent before it is ready
+ * joins the start; a failure is reported by that message, not here. */
+function warm(id) {
+  if (!WARMABLE.has(id.split(":", 1)[0])) return;
+  api("api/engines/start", {
+    method: "POST",
+    body: { model_id: id, warm: true, language: getLanguage() },
+  }).catch(() => {});
+}
+
 function choose(id) {
+  // Only a change of model warms: re-clicking the current one starts nothing.
+  if (id !== state.modelId) warm(id);
   state.modelId = id;
   prefs.setModel(id);
   emit("model");
@@ -40,15 +58,44 @@ function badge(text, kind) {
   return h("span", { class: `badge badge-${kind}` }, text);
 }
 
+function phaseText(engine) {
+  const phase = engine.phase ? t(`models.phase.${engine.phase}`) : "";
+  return phase && !phase.startsWith("models.") ? phase : t(`models.phase.${engine.state}`);
+}
+
+/** The model's engine, live: its phase while it warms ("Démarrage…", "Chargement…"),
+ * then "Chargé". Always there (empty when idle) so it updates in place, as a live region. */
+function engineBadge(model, engine) {
+  let kind = "";
+  let text = "";
+  if (engine && PHASES.has(engine.state)) {
+    kind = "info";
+    text = phaseText(engine);
+  } else if ((engine && engine.state === "ready") || (!engine && model.loaded)) {
+    kind = "ok";
+    text = t("models.loaded");
+  }
+  const cls = kind ? `badge badge-${kind} model-phase` : "model-phase";
+  return h("span", { class: cls, "data-testid": "model-phase", role: "status" }, text);
+}
+
+function updatePhases() {
+  if (!bodyEl) return;
+  for (const el of bodyEl.querySelectorAll(".model-option")) {
+    const model = state.catalog.models.find((m) => m.id === el.dataset.id);
+    const old = $(".model-phase", el);
+    if (model && old) old.replaceWith(engineBadge(model, engineFor(model.id)));
+  }
+}
+
 function option(model) {
   const selected = model.id === state.modelId;
   const engine = engineFor(model.id);
-  const loaded = model.loaded || (engine && engine.state === "ready");
   const inputId = `model-${model.id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
   const badges = h("span", { class: "model-badges" });
   if (model.default) badges.append(badge(t("models.default"), "accent"));
   if (model.recommended) badges.append(badge(t("models.recommended"), "info"));
-  if (loaded) badges.append(badge(t("models.loaded"), "ok"));
+  badges.append(engineBadge(model, engine));
   badges.append(
     model.available_offline
       ? h(
@@ -217,4 +264,5 @@ export function initModels() {
     if (ev.target === dialog) dialog.close(); // click on the backdrop
   });
   dialog.addEventListener("close", () => emit("models-closed"));
+  on("engines", updatePhases);
 }
