@@ -55,8 +55,7 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
         422,
         "❌ Architecture de modèle non prise en charge par ce moteur (mettez à jour mlx-lm "
         "ou choisissez un autre modèle).",
-        "❌ Model architecture not supported by this engine (update mlx-lm or pick "
-        "another model).",
+        "❌ Model architecture not supported by this engine (update mlx-lm or pick another model).",
     ),
     "timeout": (
         504,
