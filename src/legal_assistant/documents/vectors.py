@@ -25,7 +25,7 @@ from usearch.index import Index
 EXACT_MAX = 20_000
 CONNECTIVITY = 16  # HNSW "M"
 EXPANSION_ADD = 128  # "efConstruction"
-EXPANSION_SEARCH = 128  # "ef": recall@10 >= 0.95 against exact at 100k (benchmarks)
+EXPANSION_SEARCH = 256  # "ef": recall@10 0.973 vs exact at 100k (0.940 at 128; benchmarks)
 
 
 class VectorStore:
