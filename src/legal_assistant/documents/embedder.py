@@ -46,8 +46,7 @@ class Embedder:
         self._supervisor = supervisor
         self.model_id = model_id
         self.dimension = EMBED_DIMENSION
-        configured = getattr(settings, "ingest_embed_batch", 0)
-        self.batch_size = max(1, batch_size or configured or DEFAULT_BATCH)
+        self.batch_size = max(1, batch_size or settings.ingest_embed_batch or DEFAULT_BATCH)
         # One pooled loopback client; no read timeout (a long batch on a busy CPU takes
         # what it takes: the supervisor's watchdog owns "engine hung").
         self._http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(None, connect=5.0))
