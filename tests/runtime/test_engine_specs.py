@@ -14,6 +14,7 @@ import pytest
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engines.llamacpp import LlamaCppSpec
+from legal_assistant.runtime.engines.mlx import MLXSpec
 from legal_assistant.runtime.engines.vllm import VLLMSpec
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
@@ -141,3 +142,41 @@ async def test_catalog_lists_llamacpp_models_and_cached_gguf_files(settings: Set
     bundled = by_id["llamacpp:smollm2-135m"]
     assert bundled["provider"] == "llamacpp" and "engine_installed" in bundled
     assert catalog["ollama_error"] and "Ollama is not running" in catalog["ollama_error"]
+
+
+def test_mlx_unsupported_architecture_is_a_model_error_not_not_installed() -> None:
+    """mlx_lm's traceback for an unknown `model_type` names `mlx_lm.models.X`: that is the
+    model's problem (model_unsupported), not a missing mlx-lm (issue 11, item 5)."""
+    spec = MLXSpec()
+    tail = [
+        "INFO - Starting httpd at 127.0.0.1 on port 8080...",
+        "Traceback (most recent call last):",
+        "ModuleNotFoundError: No module named 'mlx_lm.models.fancy'",
+        "The above exception was the direct cause of the following exception:",
+        "ValueError: Model type fancy not supported.",
+        "ERROR - mlx_lm.server generation thread died: Model type fancy not supported.",
+    ]
+    assert spec.fatal_line(tail[-1])
+    assert not spec.not_installed_pattern.search(tail[2])
+    err = spec.classify(tail=tail, exit_code=None, fatal=tail[-1])
+    assert err.code == "model_unsupported" and "fancy" in err.detail
+    # mlx-lm itself missing is still "not installed".
+    missing = "Error while finding module specification for 'mlx_lm.server' "
+    missing += "(ModuleNotFoundError: No module named 'mlx_lm')"
+    assert spec.classify(tail=[missing], exit_code=1, fatal=missing).code == (
+        "engine_not_installed"
+    )
+
+
+def test_classification_reads_the_decisive_lines_not_a_logged_prompt() -> None:
+    """A prompt logged earlier saying "Address already in use" does not make a crash a
+    port conflict: only the fatal line and the last exception line are read."""
+    spec = MLXSpec()
+    tail = [
+        'INFO - prompt: "OSError: [Errno 98] Address already in use"',
+        "Traceback (most recent call last):",
+        '  File "mlx_lm/server.py", line 1, in run',
+        "RuntimeError: something else broke",
+    ]
+    err = spec.classify(tail=tail, exit_code=1, fatal=None)
+    assert err.code == "engine_crashed"

@@ -23,7 +23,12 @@ from legal_assistant.runtime.engines.base import (
     Progress,
 )
 
-_NOT_INSTALLED = re.compile(r"No module named '?(mlx_lm|mlx)\b|ModuleNotFoundError: .*mlx")
+# mlx-lm or mlx itself missing — not `No module named 'mlx_lm.models.X'`, which is mlx-lm
+# saying it does not know that model architecture (see _UNSUPPORTED).
+_NOT_INSTALLED = re.compile(r"No module named '?(?:mlx_lm|mlx)(?![\w.])")
+_UNSUPPORTED = re.compile(
+    r"No module named '?mlx_lm\.models\.(\w+)|Model type (\w+) not supported", re.IGNORECASE
+)
 _MODEL_MISSING = re.compile(
     r"RepositoryNotFound|LocalEntryNotFound|Cannot find an appropriate cached snapshot|"
     r"OfflineModeIsEnabled|HFValidationError|Repo id must|does not appear to have|"
@@ -105,6 +110,14 @@ class MLXSpec(EngineSpec):
     def classify_output(
         self, text: str, fatal: str | None, last: list[str]
     ) -> LegalAssistantError | None:
+        unsupported = _UNSUPPORTED.search(text)
+        if unsupported:
+            arch = unsupported.group(1) or unsupported.group(2)
+            return LegalAssistantError(
+                "model_unsupported",
+                f"mlx-lm has no implementation of the {arch!r} architecture",
+                log_tail=last,
+            )
         if not (fatal and "generation thread died" in fatal):
             return None
         # The load thread died while the process lives on: a model that cannot be found
