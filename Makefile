@@ -37,6 +37,8 @@ bench: install engines
 	$(UV) run python benchmarks/switch.py
 	$(UV) run python benchmarks/gateway.py
 	$(UV) run python benchmarks/engines.py
+	$(UV) run python benchmarks/retrieval.py --calibrate
+	$(UV) run python benchmarks/ingest.py
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache test-artifacts
