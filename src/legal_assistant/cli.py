@@ -234,7 +234,20 @@ async def _ask_http(
 
 async def _render(events: AsyncIterator[tuple[str, dict[str, Any]]], language: Language) -> int:
     """Status lines with a spinner (a progress bar while downloading), then the answer as
-    it streams."""
+    it streams. The event source is closed before returning: its cleanup (stopping the
+    in-process engines) must run now, not when asyncio.run tears the loop down — where
+    it would wait for engine runners that are being cancelled."""
+    try:
+        return await _render_events(events, language)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _render_events(
+    events: AsyncIterator[tuple[str, dict[str, Any]]], language: Language
+) -> int:
     spinner = console.status("…", spinner="dots")
     spinning = False
     bar: DownloadBar | None = None

@@ -315,7 +315,12 @@ class Supervisor:
         engines = list(self._engines.values())
         running = [e for e in engines if e.pid is not None or e.start_pending]
         stops = [e.request_stop("shutdown", drain=False) for e in engines]
-        await asyncio.gather(*stops, return_exceptions=True)
+        if stops:
+            # Bounded: each stop is itself bounded (signal, grace, SIGKILL); this only
+            # guards against a runner that can no longer answer (the loop being torn down).
+            _, late = await asyncio.wait(stops, timeout=self.settings.stop_grace_s + 15.0)
+            if late:
+                log.warning("%d engine(s) did not confirm their stop at shutdown", len(late))
         for e in engines:
             e.close()
         await self._http.aclose()
