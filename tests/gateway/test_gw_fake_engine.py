@@ -265,6 +265,13 @@ async def test_progress_comments_during_a_cold_start(
         assert stream_text(lines) == (expected, True)
         assert text == expected
 
+    # A start that fails quickly is answered with its own status, not a 200 stream.
+    broken = fake_model("broken", crash_at_start=3)
+    async with serve_gateway(gw_fake_settings(gateway_progress_comments=True)) as gw:
+        status, _, lines = await gw.stream_lines(chat_body(broken, stream=True))
+        assert status == 503, lines
+        assert not [ln for ln in lines if ln.startswith(":")], lines
+
     # Off (the default): no comment line at all, even during a cold start.
     quiet = fake_model("slow-start-quiet", start_delay=1.5, tokens=5)
     async with serve_gateway(gw_fake_settings()) as gw:

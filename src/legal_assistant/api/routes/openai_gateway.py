@@ -145,6 +145,10 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+# How long a cold streaming request waits before its progress comments (and so its 200
+# status) are committed.
+_PROGRESS_TICK_S = 1.0
+
 # Request fields with which mlx_lm.server loads another model (it downloads whatever a
 # Hub name there says): the backend alone chooses what an engine loads.
 _LOAD_FIELDS = ("draft_model", "adapters")
@@ -198,14 +202,26 @@ async def _forward(
             engine = state.supervisor.engine_for(ref)
             cold = engine is None or not engine.is_available()
             if stream and cold and state.settings.gateway_progress_comments:
-                return CleanupStream(
-                    _progress_then_forward(state, ref, body, path, headers, t0),
-                    cleanup,
-                    send_timeout=state.settings.stream_send_timeout_s,
-                    media_type="text/event-stream",
-                    headers={"Cache-Control": "no-cache"},
-                )
-            lease = await state.supervisor.acquire(ref)
+                # Comments commit the response to 200: send them only once the start has
+                # taken longer than a tick. A start that fails, or an engine that refuses
+                # the request, before that gets its own HTTP status.
+                acquiring = asyncio.ensure_future(state.supervisor.acquire(ref))
+                try:
+                    await asyncio.wait({acquiring}, timeout=_PROGRESS_TICK_S)
+                except asyncio.CancelledError:
+                    acquiring.cancel()
+                    raise
+                if not acquiring.done():
+                    return CleanupStream(
+                        _progress_then_forward(state, ref, body, path, headers, t0, acquiring),
+                        cleanup,
+                        send_timeout=state.settings.stream_send_timeout_s,
+                        media_type="text/event-stream",
+                        headers={"Cache-Control": "no-cache"},
+                    )
+                lease = acquiring.result()
+            else:
+                lease = await state.supervisor.acquire(ref)
             body["model"] = lease.engine.served_model
             url = f"{lease.engine.base_url}{path}"
         else:
@@ -288,24 +304,30 @@ async def _progress_then_forward(
     path: str,
     headers: dict[str, str],
     t0: float,
+    acquiring: asyncio.Future[Lease],
 ) -> AsyncIterator[bytes]:
-    """Cold start with progress comments: SSE comment lines (ignored by OpenAI clients,
-    never fake content) while the engine starts, then the engine's stream."""
+    """A long cold start with progress comments: SSE comment lines (ignored by OpenAI
+    clients, never fake content) every tick while the engine starts, then the engine's
+    stream. The status is already 200 here: a failure is reported in the stream, in
+    OpenAI's error shape."""
     lease: Lease | None = None
     try:
-        events = state.supervisor.acquire_events(ref, tick=1.0)
-        async with contextlib.aclosing(events):
-            async for item in events:
-                if isinstance(item, Lease):
-                    lease = item
-                else:
-                    phase = item.phase if item is not None else "loading"
-                    yield f": {phase} {ref.id} {time.perf_counter() - t0:.1f}s\n\n".encode()
+        while not acquiring.done():
+            engine = state.supervisor.engine_for(ref)
+            phase = str(engine.state) if engine is not None else "starting"
+            yield f": {phase} {ref.id} {time.perf_counter() - t0:.1f}s\n\n".encode()
+            await asyncio.wait({acquiring}, timeout=_PROGRESS_TICK_S)
+        lease = acquiring.result()
     except LegalAssistantError as err:
         payload = json.loads(bytes(openai_error(err).body))
         yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode()
         return
-    assert lease is not None
+    finally:
+        if not acquiring.done():  # the client left: the start goes on for the others
+            acquiring.cancel()
+            with contextlib.suppress(BaseException):
+                won = await acquiring
+                won.release()
     try:
         body["model"] = lease.engine.served_model
         upstream = await send_upstream(
