@@ -46,6 +46,9 @@ LONG = (
     )
     + "\n\nQuestion : quelles réparations incombent au bailleur ?"
 )  # fmt: skip
+# A new connection per request: llama-server may close a kept-alive connection right after
+# a streamed answer, and a reused one then fails with "Server disconnected".
+FRESH = httpx.Limits(max_keepalive_connections=0)
 # llama-cpp-python's server on the same GGUF and machine (issue 15, FIELD-NOTES.md).
 BEFORE = {"one": 0.58, "four": 3.36, "decode": 80.0, "cold": 0.55}
 
@@ -90,7 +93,7 @@ async def answer(
 async def concurrency(sup: Supervisor, runs: int, tokens: int) -> dict[int, float]:
     engine = await sup.ensure_ready(MODEL)
     walls: dict[int, list[float]] = {1: [], 4: [], 8: []}
-    async with httpx.AsyncClient(trust_env=False, timeout=600) as client:
+    async with httpx.AsyncClient(trust_env=False, timeout=600, limits=FRESH) as client:
         await answer(client, engine, SHORT, 8)  # warm-up
         for i in range(runs):
             for k in walls if i % 2 == 0 else reversed(walls):
@@ -107,7 +110,7 @@ async def ttft_fresh(other: Path) -> tuple[float, int]:
     sup = Supervisor(settings(data))
     try:
         engine = await sup.ensure_ready(MODEL)
-        async with httpx.AsyncClient(trust_env=False, timeout=600) as client:
+        async with httpx.AsyncClient(trust_env=False, timeout=600, limits=FRESH) as client:
             ttft, _, _, processed = await answer(client, engine, LONG, 1)
         return ttft, processed
     finally:
@@ -120,7 +123,7 @@ async def ttft_restored(other: Path) -> tuple[float, int]:
     s = settings(data)
     sup = Supervisor(s)
     try:
-        async with httpx.AsyncClient(trust_env=False, timeout=600) as client:
+        async with httpx.AsyncClient(trust_env=False, timeout=600, limits=FRESH) as client:
             engine = await sup.ensure_ready(MODEL)
             await answer(client, engine, LONG, 1)  # the conversation so far
             await sup.ensure_ready(f"llamacpp:{other}")  # switch away (slots saved) ...
@@ -158,7 +161,7 @@ async def restore(runs: int) -> tuple[float, float, int, int]:
 async def cold_and_decode(sup: Supervisor, runs: int, tokens: int) -> tuple[float, float]:
     colds: list[float] = []
     rates: list[float] = []
-    async with httpx.AsyncClient(trust_env=False, timeout=600) as client:
+    async with httpx.AsyncClient(trust_env=False, timeout=600, limits=FRESH) as client:
         for _ in range(runs):
             await sup.stop(None)
             t0 = time.perf_counter()
