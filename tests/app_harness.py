@@ -108,6 +108,9 @@ def hermetic_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("LEGAL_ASSISTANT_") and k.lower() not in ("http_proxy", "https_proxy")
     }
+    # As in-process (conftest.py): no background warm-up of the default model, unless a
+    # test about warming asks for it.
+    env["LEGAL_ASSISTANT_WARM_DEFAULT"] = "false"
     env.update(extra)
     return env
 

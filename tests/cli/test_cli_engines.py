@@ -35,6 +35,7 @@ def backend(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
         LEGAL_ASSISTANT_CONFIG_FILE=str(tmp_path / "absent.toml"),
         LEGAL_ASSISTANT_PORT=str(port),
         LEGAL_ASSISTANT_MLX_COMMAND=json.dumps([sys.executable, str(FAKE_ENGINE)]),
+        LEGAL_ASSISTANT_WARM_DEFAULT="false",  # no background warm-up of the default model
         HF_HOME=str(tmp_path / "hf"),
     )
     proc = subprocess.Popen(
