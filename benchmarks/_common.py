@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from legal_assistant.config import Settings
+from legal_assistant.runtime import blas
 from legal_assistant.runtime.bundled import ensure_bundled_model
 
 PROMPT = "Qu'est-ce qu'un bail ?"
@@ -66,7 +67,9 @@ def first_token_request(client: httpx.Client, port: int, model: str) -> None:
 
 
 def raw_spawn(model: Path, port: int, hf_home: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, HF_HOME=str(hf_home))
+    # The same BLAS the supervisor preloads into MLX engines (runtime/blas.py), so the
+    # two sides differ only by the supervisor.
+    env = blas.preload_env(blas.find_fast_blas(), dict(os.environ, HF_HOME=str(hf_home)))
     cmd = [sys.executable, "-m", "mlx_lm", "server", "--model", str(model), "--port", str(port)]
     return subprocess.Popen(
         cmd,
