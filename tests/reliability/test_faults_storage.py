@@ -162,6 +162,16 @@ async def test_disk_full_fails_requests_cleanly_and_loses_nothing(tmp_path: Path
                     assert len(before[turn.conversation_id]) == 4
 
                 filler = fill(mnt)
+                # The store may still have room inside the files it already allocated
+                # (the dossier tables made them larger): writes succeed until that is
+                # used up too, then every write is a clean refusal.
+                accepted: list[str] = []  # answered in that slack: must survive too
+                for i in range(60):
+                    turn = await chat(app.client, timeout=15, message=f"Plein {i}", model_id=a)
+                    if turn.names[-1] != "done":
+                        break
+                    accepted.append(turn.conversation_id)
+                assert storage_error_of(turn)["code"] == "storage_error"
                 # A new conversation, and one more turn in an old one: clean refusals.
                 for body in (
                     {"message": "Disque plein ?", "model_id": a},
@@ -194,6 +204,11 @@ async def test_disk_full_fails_requests_cleanly_and_loses_nothing(tmp_path: Path
             async with serve_app(settings) as app:
                 for conversation_id, messages in before.items():
                     assert await messages_of(app, conversation_id) == messages
+                for conversation_id in accepted:
+                    assert [r for r, _ in await messages_of(app, conversation_id)] == [
+                        "user",
+                        "assistant",
+                    ]
                 turn = await chat(app.client, message="De nouveau", model_id=a)
                 assert turn.names[-1] == "done", turn.events
                 assert [r for r, _ in await messages_of(app, turn.conversation_id)] == [
