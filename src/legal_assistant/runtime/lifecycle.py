@@ -28,7 +28,6 @@ import contextlib
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -36,6 +35,8 @@ import httpx
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.runtime.backoff import CrashLoop
+from legal_assistant.runtime.commands import EngineStopped, Lease, StopOrder, consume_exception
 from legal_assistant.runtime.engines.base import EngineHandle, EngineSpec
 from legal_assistant.runtime.events import EngineEvent, EventBus, Pulse
 from legal_assistant.runtime.launch import Launcher
@@ -44,7 +45,7 @@ from legal_assistant.runtime.ports import LOOPBACK
 from legal_assistant.runtime.process import EngineProcess
 from legal_assistant.runtime.registry import Registry
 from legal_assistant.runtime.runner import run_engine
-from legal_assistant.runtime.state import IDLE_STATES, EngineState, check_transition
+from legal_assistant.runtime.state import EngineState, check_transition
 
 if TYPE_CHECKING:
     from legal_assistant.runtime.placement import Placement
@@ -52,43 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("legal_assistant")
 S = EngineState
 _ids = itertools.count(1)
-_BACKOFF_MAX_S = 60.0
-# A crash within this long after READY counts as a failed start (crash-loop backoff): an
-# engine that dies on its first real request must not be respawned on every request.
-_STABLE_AFTER_S = 60.0
-
-
-class EngineStopped(LegalAssistantError):
-    """The start (or the wait for it) was ended because the engine was asked to stop."""
-
-    def __init__(self, detail: str = "the engine was stopped") -> None:
-        super().__init__("engine_stopped", detail)
-
-
-class Lease:
-    """One in-flight request on a ready engine. A switch, an eviction or the idle TTL
-    waits until every lease is released; release it exactly once (`async with
-    supervisor.lease(...)`, or `release()`, which is idempotent)."""
-
-    def __init__(self, engine: Engine, *, started: bool, waited_s: float) -> None:
-        self.engine = engine
-        self.started = started  # True if this call caused (or joined) a start
-        self.waited_s = waited_s
-        self._released = False
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self.engine._release()
-
-
-@dataclass(slots=True)
-class _StopOrder:
-    reason: str  # user, switch, evicted, idle, shutdown, wedged
-    drain: bool
-    only_if_idle: bool = False
-    fail_with: LegalAssistantError | None = None  # wedged: end as FAILED with this
-    done: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class Engine:
@@ -130,16 +94,14 @@ class Engine:
         self.start_duration_s: float | None = None
         self.starts = 0
         self.spawns = 0
-        self.failed_starts = 0
-        self.retry_at = 0.0  # monotonic: crash-loop backoff
-        self._failures_before_ready = 0  # kept while the engine is on probation
+        self._crash_loop = CrashLoop()
         self._old_logs: list[str] = []
         self._peak_rss = 0
         # --- commands (set synchronously by callers, consumed by the runner)
         self._attempt: asyncio.Future[None] | None = None
         self._attempt_warm_only = False
         self._wanted = False
-        self._stop_order: _StopOrder | None = None
+        self._stop_order: StopOrder | None = None
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -225,7 +187,7 @@ class Engine:
             if backoff is not None:
                 raise backoff
             self._attempt = asyncio.get_running_loop().create_future()
-            self._attempt.add_done_callback(_consume_exception)
+            self._attempt.add_done_callback(consume_exception)
             self._attempt_warm_only = warm
         elif not warm:
             self._attempt_warm_only = False
@@ -246,7 +208,8 @@ class Engine:
         self.last_used = time.monotonic()
         return Lease(self, started=started, waited_s=waited_s)
 
-    def _release(self) -> None:
+    def end_lease(self) -> None:
+        """Called once per Lease, by Lease.release()."""
         self.inflight -= 1
         self.last_used = time.monotonic()
         if self.inflight == 0:
@@ -266,10 +229,10 @@ class Engine:
         """Ask the runner to stop; the future is done once the engine is stopped (or the
         stop was moot). Callers waiting for an attempt begun before this get EngineStopped."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_consume_exception)
+        done.add_done_callback(consume_exception)
         order = self._stop_order
         if order is None:
-            order = self._stop_order = _StopOrder(reason, drain, only_if_idle)
+            order = self._stop_order = StopOrder(reason, drain, only_if_idle)
         else:  # merge: the most decisive request wins
             order.drain = order.drain and drain
             order.only_if_idle = order.only_if_idle and only_if_idle
@@ -316,9 +279,9 @@ class Engine:
 
     # ------------------------------------------------------------------ the runner
     async def _run(self) -> None:
-        await run_engine(self, _RunnerAccess(self))
+        await run_engine(self, RunnerAccess(self))
 
-    # Transitions and events: used by the runner (runner.py) through _RunnerAccess.
+    # Transitions and events: used by the runner (runner.py) through RunnerAccess.
     def _set(
         self, new: EngineState, detail: str = "", *, error: LegalAssistantError | None = None
     ) -> None:
@@ -368,16 +331,14 @@ class Engine:
 
     def backoff_error(self) -> LegalAssistantError | None:
         """The error to answer with while the crash-loop backoff holds, else None."""
-        wait = self.retry_at - time.monotonic()
-        if self.state is not S.FAILED or wait <= 0 or self.last_error is None:
-            return None
-        err = self.last_error
-        return LegalAssistantError(
-            err.code,
-            f"{err.detail} — {self.failed_starts} failed starts in a row; "
-            f"next attempt allowed in {wait:.0f}s",
-            message_fr=err.message_fr, message_en=err.message_en, log_tail=err.log_tail,
-        )  # fmt: skip
+        return self._crash_loop.error(self.last_error) if self.state is S.FAILED else None
+
+    @property
+    def failed_starts(self) -> int:
+        return self._crash_loop.failed_starts
+
+    def retry_in(self) -> float:
+        return self._crash_loop.retry_in()
 
     def status(self) -> dict[str, Any]:
         from legal_assistant.runtime.views import engine_status
@@ -385,7 +346,7 @@ class Engine:
         return engine_status(self)
 
 
-class _RunnerAccess:
+class RunnerAccess:
     """The runner's handle on its engine's private parts: the one place (runner.py)
     allowed to consume commands and write state."""
 
@@ -408,11 +369,11 @@ class _RunnerAccess:
     def pulse(self) -> Pulse:
         return self.e._pulse
 
-    def take_stop_order(self) -> _StopOrder | None:
+    def take_stop_order(self) -> StopOrder | None:
         order, self.e._stop_order = self.e._stop_order, None
         return order
 
-    def peek_stop_order(self) -> _StopOrder | None:
+    def peek_stop_order(self) -> StopOrder | None:
         return self.e._stop_order
 
     @property
@@ -443,38 +404,9 @@ class _RunnerAccess:
             self.e._old_logs = list(proc.logs)
         self.e.process = None
 
-    def note_failed_start(self, *, spawned: bool) -> None:
-        """After the second failure in a row, starts wait 1, 2, 4 ... up to 60 s. A start
-        refused before any process was spawned (its fixed port held, its command missing)
-        costs nothing to retry and does not count."""
-        if not spawned:
-            return
-        e = self.e
-        e.failed_starts += 1
-        if e.failed_starts >= 2:
-            e.retry_at = time.monotonic() + min(_BACKOFF_MAX_S, 2.0 ** (e.failed_starts - 2))
-
-    def ready_reached(self) -> None:
-        """READY: the failure count shows 0, but the engine is on probation — a crash
-        soon after READY resumes the count (see crashed_when_ready)."""
-        e = self.e
-        e._failures_before_ready, e.failed_starts, e.retry_at = e.failed_starts, 0, 0.0
-
-    def crashed_when_ready(self) -> None:
-        """A crash soon after READY (an engine that dies on its first real request)
-        counts as one more failed start; after a stable run it is a first failure."""
-        e = self.e
-        stable = e.ready_at is not None and time.monotonic() - e.ready_at >= _STABLE_AFTER_S
-        e.failed_starts = 0 if stable else e._failures_before_ready
-        self.note_failed_start(spawned=True)
-
-    def stopped_cleanly(self) -> None:
-        self.e.failed_starts, self.e.retry_at = 0, 0.0
+    @property
+    def crash_loop(self) -> CrashLoop:
+        return self.e._crash_loop
 
 
-def _consume_exception(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
-__all__ = ["IDLE_STATES", "Engine", "EngineStopped", "Lease"]
+__all__ = ["Engine", "EngineStopped", "Lease", "RunnerAccess"]

@@ -26,14 +26,15 @@ from legal_assistant.runtime.memory import weights_size
 from legal_assistant.runtime.state import IDLE_STATES, PRE_SPAWN_STATES, EngineState
 
 if TYPE_CHECKING:
-    from legal_assistant.runtime.lifecycle import Engine, _RunnerAccess, _StopOrder
+    from legal_assistant.runtime.commands import StopOrder
+    from legal_assistant.runtime.lifecycle import Engine, RunnerAccess
 
 log = logging.getLogger("legal_assistant")
 S = EngineState
 _STOP_HOOK_TIMEOUT_S = 15.0
 
 
-async def run_engine(e: Engine, a: _RunnerAccess) -> None:
+async def run_engine(e: Engine, a: RunnerAccess) -> None:
     while True:
         a.wake.clear()
         try:
@@ -54,7 +55,7 @@ async def run_engine(e: Engine, a: _RunnerAccess) -> None:
             await _fail(e, a, err, spawned=False)
 
 
-async def _start_cycle(e: Engine, a: _RunnerAccess) -> None:
+async def _start_cycle(e: Engine, a: RunnerAccess) -> None:
     op = asyncio.create_task(_start(e, a), name=f"start-{e.id}")
     try:
         while not op.done():
@@ -72,7 +73,7 @@ async def _start_cycle(e: Engine, a: _RunnerAccess) -> None:
         raise
 
 
-async def _start(e: Engine, a: _RunnerAccess) -> None:
+async def _start(e: Engine, a: RunnerAccess) -> None:
     t0 = time.monotonic()
     spawns = e.spawns
     e.starts += 1
@@ -112,24 +113,24 @@ async def _start(e: Engine, a: _RunnerAccess) -> None:
     e.start_duration_s = time.monotonic() - t0
     e.ready_at = time.monotonic()
     e.last_used = time.monotonic()
-    a.ready_reached()
+    a.crash_loop.ready()
     a.set(S.READY, f"ready in {e.start_duration_s:.2f}s")
     a.satisfied()
 
 
-async def _fail(e: Engine, a: _RunnerAccess, err: LegalAssistantError, *, spawned: bool) -> None:
+async def _fail(e: Engine, a: RunnerAccess, err: LegalAssistantError, *, spawned: bool) -> None:
     proc = e.process
     if proc is not None:
         await a.launcher.discard(proc)
         a.forget_process()
     e.last_error = err
-    a.note_failed_start(spawned=spawned)
+    a.crash_loop.failed_start(spawned=spawned)
     if e.state is not S.FAILED:
         a.set(S.FAILED, err.detail or err.code, error=err)
     a.fail_attempt(err)
 
 
-async def _serve(e: Engine, a: _RunnerAccess) -> None:
+async def _serve(e: Engine, a: RunnerAccess) -> None:
     # Callers who demanded it while a moot stop order (an idle unload that a request
     # overtook) made it look unavailable: it is ready, tell them.
     a.satisfied()
@@ -152,14 +153,14 @@ async def _serve(e: Engine, a: _RunnerAccess) -> None:
             "engine_crashed", f"exit code {proc.returncode}", log_tail=err.log_tail
         )
     log.warning("Engine %s (%s) exited unexpectedly: %s", e.id, e.ref.id, err.detail)
-    a.crashed_when_ready()
+    a.crash_loop.crashed_when_ready(e.ready_at)
+    e.last_error = err
+    a.set(S.FAILED, err.detail, error=err)  # at once: requests must not wait for the reap
     await a.launcher.discard(proc)
     a.forget_process()
-    e.last_error = err
-    a.set(S.FAILED, err.detail, error=err)
 
 
-async def _stop(e: Engine, a: _RunnerAccess, order: _StopOrder) -> None:
+async def _stop(e: Engine, a: RunnerAccess, order: StopOrder) -> None:
     try:
         await _stop_steps(e, a, order)
     except LegalAssistantError as err:
@@ -172,7 +173,7 @@ async def _stop(e: Engine, a: _RunnerAccess, order: _StopOrder) -> None:
                 fut.set_result(None)
 
 
-async def _stop_steps(e: Engine, a: _RunnerAccess, order: _StopOrder) -> None:
+async def _stop_steps(e: Engine, a: RunnerAccess, order: StopOrder) -> None:
     """Stop, in numbered steps: 1. drain (no new lease; bounded wait for the answers in
     flight), 2. the spec's before_stop hook for a healthy engine, 3. graceful signal,
     grace, SIGKILL of the process group, reap (process.py)."""
@@ -225,12 +226,12 @@ async def _stop_steps(e: Engine, a: _RunnerAccess, order: _StopOrder) -> None:
     a.set(S.STOPPING, f"stopping ({order.reason})")
     code = await a.launcher.discard(proc)
     a.forget_process()
-    a.stopped_cleanly()
+    a.crash_loop.reset()
     e.ready_at = None
     a.set(S.STOPPED, f"stopped (exit code {code})")
 
 
-async def _drain(e: Engine, a: _RunnerAccess, order: _StopOrder) -> bool:
+async def _drain(e: Engine, a: RunnerAccess, order: StopOrder) -> bool:
     """Wait for the leases to end. False when the drain timed out and the policy says a
     switch must not cut answers ("error"); a user stop or "force" proceeds anyway."""
     deadline = time.monotonic() + e.settings.drain_timeout_s

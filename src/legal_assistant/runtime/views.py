@@ -42,7 +42,7 @@ def engine_status(e: Engine) -> dict[str, Any]:
         "draining": e.state is EngineState.DRAINING,
         "starts": e.starts,
         "failed_starts": e.failed_starts,
-        "retry_in_s": max(0.0, e.retry_at - time.monotonic()) or None,
+        "retry_in_s": e.retry_in() or None,
         "start_duration_s": e.start_duration_s,
         "last_error": e.last_error.to_dict("en") if e.last_error else None,
     }
