@@ -31,6 +31,10 @@ class Admission:
             gate = self._gates[key] = _Gate(self.max_active)
         return gate
 
+    def tracked(self) -> int:
+        """Model ids with a gate right now (only those with requests running or queued)."""
+        return len(self._gates)
+
     def load(self, key: str) -> tuple[int, int]:
         gate = self._gates.get(key)
         return (gate.active, gate.waiting) if gate else (0, 0)
