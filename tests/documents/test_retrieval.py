@@ -112,6 +112,28 @@ async def test_highlights_are_stem_aware_offsets(index: DossierIndex) -> None:
     assert "des" not in [w.lower() for w in words]  # stop words are not highlighted
 
 
+async def test_stop_words_of_either_language_are_not_highlighted(index: DossierIndex) -> None:
+    # The English field keeps French stop words (and the French field English ones): before
+    # the fix, "à", "la", "le", "par" of this question were highlighted in article 1382.
+    question = "Qui doit réparer le dommage causé à autrui par la faute de l'homme ?"
+    hits = await search(index, LocalE5(), question, 3)
+    top = next(h for h in hits if h.document_id == "article-1382")
+    words = {top.text[s:e].lower() for s, e in top.highlights}
+    assert {"dommage", "autrui", "faute", "réparer", "homme"} <= words
+    assert not words & {"à", "a", "la", "le", "par", "de", "l", "qui", "il"}
+
+
+def test_highlight_spans_skip_stop_words_in_both_languages() -> None:
+    from legal_assistant.documents.keyword import highlight_spans, is_stop_word, query_terms
+
+    assert is_stop_word("de") and is_stop_word("au") and is_stop_word("à")
+    assert is_stop_word("the") and is_stop_word("of")
+    assert not is_stop_word("dommage") and not is_stop_word("son")  # "my son": a word
+    text = "Le paiement de la dette au créancier, à la date of the contract."
+    spans = highlight_spans(text, query_terms("paiement de la dette au créancier à the contract"))
+    assert [text[s:e] for s, e in spans] == ["paiement", "dette", "créancier", "contract"]
+
+
 async def test_modes_differ_and_keyword_needs_no_embedder(index: DossierIndex) -> None:
     keyword = await search_mode(index, None, "vices cachés de la chose vendue", 5, mode="keyword")
     assert keyword[0].document_id == "article-1641" and not keyword[0].relevant

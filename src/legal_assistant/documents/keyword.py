@@ -16,6 +16,7 @@ hit is shown with, and the vectors side keeps only vectors.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,23 @@ def _analyzer(language: str) -> tantivy.TextAnalyzer:
 
 ANALYZERS: dict[str, tantivy.TextAnalyzer] = {_FR: _analyzer("french"), _EN: _analyzer("english")}
 
+# Stop-word tests per language: a word is a stop word when this drops it. Each field's
+# analyzer removes only its own language's stop words, so the English field keeps French
+# ones ("de", "la", "au", "à") and the French field keeps English ones ("the", "of").
+_STOP_TESTS = [
+    TextAnalyzerBuilder(Tokenizer.simple())
+    .filter(Filter.lowercase())
+    .filter(Filter.stopword(lang))
+    .build()
+    for lang in ("french", "english")
+]
+
+
+@functools.lru_cache(maxsize=4096)
+def is_stop_word(word: str) -> bool:
+    """A French or an English stop word ("de", "la", "à", "the", "of")."""
+    return any(not test.analyze(word) for test in _STOP_TESTS)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredPassage:
@@ -79,15 +97,19 @@ def query_terms(query: str) -> dict[str, list[str]]:
 
 def highlight_spans(text: str, terms: dict[str, list[str]]) -> list[tuple[int, int]]:
     """[start, end) character spans of `text` whose words share a stem with the query,
-    under either analyzer, merged when they touch."""
+    under either analyzer, merged when they touch. Stop words of either language are
+    never highlighted: the query keeps them for ranking (measured: dropping them from
+    the BM25 query lost three French dev questions, docs/retrieval.md), but a reader
+    looking for why a passage matched wants its content words, not every "de"."""
     spans: set[tuple[int, int]] = set()
     for field, analyzer in ANALYZERS.items():
         wanted = set(terms.get(field, ()))
         if not wanted:
             continue
         for token in analyzer.pre_tokenize(text).tokens:
-            if token.text in wanted:
-                spans.add((token.char_offset_from, token.char_offset_to))
+            start, end = token.char_offset_from, token.char_offset_to
+            if token.text in wanted and not is_stop_word(text[start:end].lower()):
+                spans.add((start, end))
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
