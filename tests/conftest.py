@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,18 @@ FAKE_ENGINE = Path(__file__).parent / "fakes" / "fake_engine.py"
 # A backend warms its default model at start-up (a real engine start): only the tests
 # about warming want that (tests/runtime/test_warmup*.py set warm_default=True).
 os.environ.setdefault("LEGAL_ASSISTANT_WARM_DEFAULT", "false")
+
+# MLX's CPU backend compiles kernels into $TMPDIR/mlx/<version>/cpu/tmp_<hash>.cpp, a name
+# shared by every process on the machine: two processes compiling the same kernel at once
+# truncate each other's file (seen as "Failed to compile function Cf_contiguous" when a
+# second suite ran beside this one). This session and the engines it starts (which keep
+# TMPDIR, runtime/engines/base.py) get a private directory.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="legal-assistant-tests-"))
+os.environ["TMPDIR"] = str(_SESSION_TMP)
+tempfile.tempdir = None  # recompute from TMPDIR
+# And as engines run it on Linux (runtime/engines/mlx.py): no g++ kernel compilation.
+if sys.platform == "linux":
+    os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -180,3 +180,13 @@ def test_classification_reads_the_decisive_lines_not_a_logged_prompt() -> None:
     ]
     err = spec.classify(tail=tail, exit_code=1, fatal=None)
     assert err.code == "engine_crashed"
+
+
+def test_mlx_engines_on_linux_do_not_jit_compile_kernels(tmp_path: Path) -> None:
+    """MLX's CPU kernel compilation races between processes (a shared temp file per
+    kernel); Linux engines run without it."""
+    plan = MLXSpec().launch(str(tmp_path), "127.0.0.1", 1234, Settings(data_dir=tmp_path))
+    if sys.platform == "linux":
+        assert plan.env["MLX_DISABLE_COMPILE"] == "1"
+    else:
+        assert "MLX_DISABLE_COMPILE" not in plan.env

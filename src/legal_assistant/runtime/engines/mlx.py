@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from pathlib import Path
 
 from legal_assistant.catalog import ModelRef
@@ -105,6 +106,13 @@ class MLXSpec(EngineSpec):
         # On Linux, an optimized BLAS for this process only (runtime/blas.py): the backend
         # and other engines keep their own libraries. No-op on macOS (Metal).
         env = blas.preload_env(blas.find_fast_blas(settings.mlx_blas), self.base_env(settings))
+        if sys.platform == "linux":
+            # MLX's CPU backend compiles fused kernels with g++ at first use, into a temp
+            # file named only by the kernel: two engines (or backends) compiling the same
+            # kernel at once truncate each other's source and the generation fails. Without
+            # it the first answer is faster (no compiler run) and decoding is as fast
+            # (measured: 12.4 vs 12.6 tok/s, first answer 5.0 vs 4.6 s). Metal is unchanged.
+            env.setdefault("MLX_DISABLE_COMPILE", "1")
         return LaunchPlan(argv=argv, env=env, served_model=model_arg)
 
     def classify_output(
