@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 
 from legal_assistant.config import Settings
-from legal_assistant.runtime import blas
 from legal_assistant.runtime.bundled import ensure_bundled_model
+from legal_assistant.runtime.engines.mlx import MLXSpec
 
 PROMPT = "Qu'est-ce qu'un bail ?"
 
@@ -67,9 +67,11 @@ def first_token_request(client: httpx.Client, port: int, model: str) -> None:
 
 
 def raw_spawn(model: Path, port: int, hf_home: Path) -> subprocess.Popen[bytes]:
-    # The same BLAS the supervisor preloads into MLX engines (runtime/blas.py), so the
-    # two sides differ only by the supervisor.
-    env = blas.preload_env(blas.find_fast_blas(), dict(os.environ, HF_HOME=str(hf_home)))
+    # The environment a supervised MLX engine gets (its BLAS preload, no kernel JIT on
+    # Linux), so the two sides differ only by the supervisor.
+    spec_env = MLXSpec().launch(str(model), "127.0.0.1", port, settings()).env
+    env = dict(os.environ, HF_HOME=str(hf_home))
+    env.update({k: v for k, v in spec_env.items() if k in ("LD_PRELOAD", "MLX_DISABLE_COMPILE")})
     cmd = [sys.executable, "-m", "mlx_lm", "server", "--model", str(model), "--port", str(port)]
     return subprocess.Popen(
         cmd,

@@ -27,6 +27,7 @@ from collections.abc import Callable
 import psutil
 
 _PR_SET_PDEATHSIG = 1
+_CHILDREN_REFRESH_S = 1.0
 _MAX_LINE = 4000
 
 if sys.platform.startswith("linux"):
@@ -86,6 +87,8 @@ class EngineProcess:
         self._drain_task: asyncio.Task[None] | None = None
         self._psutil: psutil.Process | None = None  # the leader we spawned
         self._engine: psutil.Process | None = None  # the engine itself (== leader w/o watchdog)
+        self._children: list[psutil.Process] = []
+        self._children_at = float("-inf")
         self.started_at = 0.0
 
     @property
@@ -180,14 +183,18 @@ class EngineProcess:
                 self._engine = children[0]
 
     def _tree(self) -> list[psutil.Process]:
-        """The engine and every process it forked (vLLM's workers...), not the wrapper."""
+        """The engine and every process it forked (vLLM's workers...), not the wrapper.
+        Listing children scans every process on the machine: it is refreshed at most once
+        a second (the stall watch samples CPU ten times a second during a load)."""
         self._find_engine()
         if self._engine is None:
             return []
-        try:
-            return [self._engine, *self._engine.children(recursive=True)]
-        except psutil.Error:
-            return [self._engine]
+        now = time.monotonic()
+        if now - self._children_at >= _CHILDREN_REFRESH_S:
+            self._children_at = now
+            with contextlib.suppress(psutil.Error):
+                self._children = self._engine.children(recursive=True)
+        return [self._engine, *self._children]
 
     def cpu_time(self) -> float | None:
         """User+system CPU seconds of the engine and its children: a loading model burns
