@@ -37,6 +37,7 @@ def backend(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
         LEGAL_ASSISTANT_MLX_COMMAND=json.dumps([sys.executable, str(FAKE_ENGINE)]),
         LEGAL_ASSISTANT_WARM_DEFAULT="false",  # no background warm-up of the default model
         HF_HOME=str(tmp_path / "hf"),
+        COLUMNS="250",  # Rich folds long lines (model paths) at the terminal's width
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "legal_assistant.cli", "serve"],
