@@ -60,7 +60,7 @@ def backend_url(settings: Settings, url: str | None) -> str:
     return (url or f"http://{settings.host}:{settings.port}").rstrip("/")
 
 
-def _headers(settings: Settings) -> dict[str, str]:
+def auth_headers(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
 
 
@@ -217,10 +217,10 @@ async def _ask_http(
                 from legal_assistant.cli_dossiers import resolve_over_http
 
                 body["dossier_id"] = await resolve_over_http(
-                    c, url, _headers(settings), body["dossier_id"]
+                    c, url, auth_headers(settings), body["dossier_id"]
                 )
             async with c.stream(
-                "POST", f"{url}/api/chat/stream", json=body, headers=_headers(settings)
+                "POST", f"{url}/api/chat/stream", json=body, headers=auth_headers(settings)
             ) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
@@ -382,7 +382,7 @@ def list_models(ctx: typer.Context, url: str = typer.Option(None, help="Backend 
 # --------------------------------------------------------------------------- engines
 async def _get(settings: Settings, url: str | None, path: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=10, trust_env=False) as c:
-        resp = await c.get(f"{backend_url(settings, url)}{path}", headers=_headers(settings))
+        resp = await c.get(f"{backend_url(settings, url)}{path}", headers=auth_headers(settings))
         data: dict[str, Any] = resp.json()
         if resp.status_code >= 400:
             err = data.get("error", {})
@@ -438,7 +438,7 @@ def engines_start(
                 "POST",
                 f"{backend_url(settings, url)}/api/engines/start",
                 json={"model_id": model},
-                headers={"Accept": "text/event-stream", **_headers(settings)},
+                headers={"Accept": "text/event-stream", **auth_headers(settings)},
             ) as resp,
         ):
             if resp.status_code >= 400:
@@ -511,7 +511,8 @@ def engines_stop(
             if engine:
                 paths = [f"/api/engines/{engine}/stop"]
             else:
-                listing = (await c.get(f"{base}/api/engines", headers=_headers(settings))).json()
+                engines = await c.get(f"{base}/api/engines", headers=auth_headers(settings))
+                listing = engines.json()
                 paths = [
                     f"/api/engines/{e['id']}/stop"
                     for e in listing["engines"]
@@ -519,7 +520,7 @@ def engines_stop(
                 ]
             done = []
             for path in paths:
-                resp = await c.post(f"{base}{path}", headers=_headers(settings))
+                resp = await c.post(f"{base}{path}", headers=auth_headers(settings))
                 if resp.status_code >= 400:
                     err = resp.json()["error"]
                     raise LegalAssistantError(err["code"], err.get("detail", ""))

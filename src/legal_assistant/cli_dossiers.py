@@ -39,7 +39,7 @@ class Backend:
     def __init__(self, settings: Settings, url: str | None, language: Language) -> None:
         cli = _cli()
         self.base = cli.backend_url(settings, url)
-        self.headers = {**cli._headers(settings), "Accept-Language": language}
+        self.headers = {**cli.auth_headers(settings), "Accept-Language": language}
         self.language = language
 
     def client(self, timeout: float | None = 30.0) -> httpx.AsyncClient:

@@ -28,11 +28,8 @@ import pytest
 
 from app_harness import load_fake, pid_gone, wait_until
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.downloads import (
-    DownloadProgress,
-    complete_snapshot,
-    download_snapshot,
-)
+from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
+from legal_assistant.runtime.snapshots import complete_snapshot
 
 fake_hub = load_fake("fake_hub")
 

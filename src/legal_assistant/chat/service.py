@@ -125,6 +125,11 @@ class ChatService:
         self._http = http or httpx.AsyncClient(trust_env=False)
         self._ollama = OllamaProvider(settings.ollama_url)
 
+    @property
+    def ollama(self) -> OllamaProvider:
+        """The Ollama client chat turns use; the gateway shares it (one connection pool)."""
+        return self._ollama
+
     async def aclose(self) -> None:
         await self._http.aclose()
         await self._ollama.aclose()
@@ -163,7 +168,7 @@ class ChatService:
         # An explicit but empty id is refused; only an absent one means the default.
         model_id = self.settings.default_model if request.model_id is None else request.model_id
         ref = parse_model_id(model_id)
-        endpoint = self._endpoint_for(ref) if ref.provider == "openai" else None
+        endpoint = self.endpoint_for(ref) if ref.provider == "openai" else None
         history: list[dict[str, str]] = []
         reused_id: str | None = None
         dossier_id = request.dossier_id
@@ -201,7 +206,8 @@ class ChatService:
             await self.grounder.check(dossier_id)
         return PreparedTurn(request, ref, message, history, endpoint, reused_id, dossier_id)
 
-    def _endpoint_for(self, ref: ModelRef) -> OpenAIEndpoint:
+    def endpoint_for(self, ref: ModelRef) -> OpenAIEndpoint:
+        """The configured OpenAI-compatible endpoint serving `ref` (the gateway relays there)."""
         for ep in self.settings.openai_endpoints:
             if ref.name in ep.models:
                 return ep

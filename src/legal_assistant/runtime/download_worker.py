@@ -42,16 +42,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import hashlib
-import json
 import os
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx2
@@ -64,15 +60,6 @@ from huggingface_hub import (
     hf_raise_for_status,
     snapshot_download,
 )
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
 from huggingface_hub.file_download import repo_folder_name
 
 # Public names (re-exported by huggingface_hub.utils), imported from where they are defined
@@ -81,6 +68,17 @@ from huggingface_hub.utils._fixes import WeakFileLock
 from huggingface_hub.utils._headers import build_hf_headers
 from huggingface_hub.utils._paths import filter_repo_objects
 from huggingface_hub.utils.tqdm import disable_progress_bars
+
+from legal_assistant.runtime.download_wire import (
+    RETRY_STATUSES,
+    Digest,
+    Hasher,
+    Progress,
+    WorkerError,
+    classify,
+    emit,
+    log,
+)
 
 # What mlx_lm needs to load a model: weights, configs, tokenizer, chat template, custom code.
 MLX_PATTERNS = [
@@ -94,46 +92,15 @@ MLX_PATTERNS = [
 ]
 
 EXIT_ERROR = 2
-_PROGRESS_INTERVAL_S = 0.1
 _VERIFY_INTERVAL_S = 0.5
 # A broken transfer is retried at once while it makes progress; attempts that bring no new
 # byte back off and give up after this many (the parent's stall deadline is the other bound).
 _RETRY_DELAYS_S = (0.5, 1.0, 2.0)
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _HASH_BLOCK = 8 * 1024 * 1024
-
-
-class WorkerError(Exception):
-    """A failure already classified (`kind` is one of the error kinds above)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class _Transient(Exception):
     """A transfer that ended badly but may succeed when retried (5xx, 429, short body)."""
-
-
-class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-    def hexdigest(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Digest:
-    """The content hash a file must have: sha256 (LFS oid) or git blob sha1."""
-
-    algorithm: str  # "sha256" or "git-sha1"
-    expected: str
-    size: int
-
-    def new(self) -> _Hasher:
-        if self.algorithm == "sha256":
-            return hashlib.sha256()
-        hasher = hashlib.sha1(usedforsecurity=False)
-        hasher.update(b"blob %d\0" % self.size)
-        return hasher
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,38 +109,6 @@ class _Planned:
     size: int | None
     sha256: str | None  # the LFS oid, for LFS files
     blob_id: str | None  # the git oid (of the pointer, for LFS files)
-
-
-def emit(event: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
-
-
-def _log(message: str) -> None:
-    print(f"download_worker: {message}", file=sys.stderr, flush=True)
-
-
-class _Progress:
-    """Bytes on disk per file; a `progress` line when the sum moved and 0.1 s passed."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.per_file: dict[str, int] = {}
-        self.done = 0
-        self._started = time.monotonic()
-        self._last_emit = 0.0
-        self._last_sent = -1
-
-    def set(self, path: str, nbytes: int, *, force: bool = False) -> None:
-        self.done += nbytes - self.per_file.get(path, 0)
-        self.per_file[path] = nbytes
-        now = time.monotonic()
-        if self.done != self._last_sent and (
-            force or now - self._last_emit >= _PROGRESS_INTERVAL_S
-        ):
-            self._last_emit = now
-            self._last_sent = self.done
-            emit("progress", done_bytes=self.done, t=round(now - self._started, 4))
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -199,7 +134,7 @@ class Worker:
         self.transfer_timeout = httpx2.Timeout(
             float(constants.HF_HUB_DOWNLOAD_TIMEOUT), connect=self.meta_timeout
         )
-        self.progress = _Progress(0)
+        self.progress = Progress(0)
 
     def run(self) -> Path:
         info = HfApi().model_info(
@@ -219,7 +154,7 @@ class Worker:
         if not any(f.path == "config.json" for f in files):
             raise WorkerError("not_found", f"{self.repo} has no config.json: not an MLX model")
         self.planned = True
-        self.progress = _Progress(sum(f.size or 0 for f in files))
+        self.progress = Progress(sum(f.size or 0 for f in files))
         for f in files:  # what earlier attempts left: finished blobs and partial ones
             etag = f.sha256 or f.blob_id
             if etag:
@@ -301,16 +236,16 @@ class Worker:
         return size
 
     @staticmethod
-    def _digest(f: _Planned, etag: str, size: int | None) -> _Digest | None:
+    def _digest(f: _Planned, etag: str, size: int | None) -> Digest | None:
         """The hash to check, only where two sources agree on what it is: a sha256 ETag (the
         LFS oid, as huggingface_hub itself treats it), or a regular file whose ETag is the
         git blob id the listing gave. Anything else is checked by size only."""
         if size is None:
             return None
         if len(etag) == 64 and (f.sha256 is None or f.sha256 == etag):
-            return _Digest("sha256", etag, size)
+            return Digest("sha256", etag, size)
         if f.sha256 is None and f.blob_id is not None and etag == f.blob_id and len(etag) == 40:
-            return _Digest("git-sha1", etag, size)
+            return Digest("git-sha1", etag, size)
         return None
 
     def _download(
@@ -320,7 +255,7 @@ class Worker:
         headers: dict[str, str],
         part: Path,
         size: int | None,
-        digest: _Digest | None,
+        digest: Digest | None,
     ) -> None:
         resumed = part.is_file() and part.stat().st_size > 0
         for attempt in (1, 2):
@@ -340,7 +275,7 @@ class Worker:
                 raise WorkerError("other", f"{name}: content does not match its {digest.algorithm}")
             # The partial left by an earlier attempt was damaged (e.g. a crash left zeros at
             # its end): start this file over, once.
-            _log(f"{name}: resumed content did not match its hash; downloading it again")
+            log(f"{name}: resumed content did not match its hash; downloading it again")
 
     def _transfer(
         self,
@@ -350,9 +285,9 @@ class Worker:
         part: Path,
         have: int,
         size: int | None,
-        digest: _Digest | None,
-        hasher: _Hasher | None,
-    ) -> _Hasher | None:
+        digest: Digest | None,
+        hasher: Hasher | None,
+    ) -> Hasher | None:
         """Append the rest of the file to `part` (Range from `have`), retrying broken
         transfers; returns the hasher fed with the whole file."""
         idle = 0  # consecutive attempts without a new byte
@@ -365,7 +300,7 @@ class Worker:
                 with get_session().stream(
                     "GET", url, headers=request_headers, timeout=self.transfer_timeout
                 ) as response:
-                    if response.status_code in _RETRY_STATUSES:
+                    if response.status_code in RETRY_STATUSES:
                         raise _Transient(f"HTTP {response.status_code}")
                     if response.status_code == 416 and have:
                         # The server says our partial is not a prefix of this file: start over.
@@ -395,12 +330,12 @@ class Worker:
                 idle = 0 if have > before else idle + 1
                 if idle > len(_RETRY_DELAYS_S):
                     raise WorkerError("interrupted", f"{name}: {type(e).__name__}: {e}") from e
-                _log(f"{name}: {type(e).__name__}: {e}; resuming at byte {have}")
+                log(f"{name}: {type(e).__name__}: {e}; resuming at byte {have}")
                 time.sleep(_RETRY_DELAYS_S[idle - 1] if idle else 0.1)
         self.progress.set(name, have, force=True)
         return hasher
 
-    def _hash_prefix(self, name: str, part: Path, have: int, hasher: _Hasher) -> None:
+    def _hash_prefix(self, name: str, part: Path, have: int, hasher: Hasher) -> None:
         """Hash the bytes an earlier attempt left, announcing it (real work, not a stall)."""
         done = 0
         last = 0.0
@@ -415,34 +350,6 @@ class Worker:
                 if now - last >= _VERIFY_INTERVAL_S:
                     last = now
                     emit("verifying", file=name, done_bytes=done, total_bytes=have)
-
-
-def classify(exc: BaseException, planned: bool) -> str:
-    """The error kind of an exception raised while downloading."""
-    if isinstance(exc, WorkerError):
-        return exc.kind
-    lost = "interrupted" if planned else "unreachable"
-    if isinstance(exc, OfflineModeIsEnabled):
-        return "offline"
-    if isinstance(exc, LocalEntryNotFoundError):  # the library fell back to a cache it lacks
-        return "interrupted" if planned else "offline"
-    if isinstance(exc, RepositoryNotFoundError | RevisionNotFoundError | RemoteEntryNotFoundError):
-        return "not_found"
-    if isinstance(exc, HFValidationError):  # a malformed repo id
-        return "not_found"
-    if isinstance(exc, HfHubHTTPError):
-        response = getattr(exc, "response", None)
-        status = response.status_code if response is not None else None
-        if status in (401, 404):
-            return "not_found"
-        if status in _RETRY_STATUSES:
-            return lost
-        return "other"
-    if isinstance(exc, httpx2.TransportError):
-        return lost
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return "disk_full"
-    return "other"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,24 +28,20 @@ import contextlib
 import json
 import math
 import os
-import re
 import signal
 import sys
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.process import die_with_parent, platform_argv
+from legal_assistant.runtime.snapshots import complete_snapshot, mark_complete
 
-MARKER_DIR = "legal-assistant-complete"
 _WORKER_MODULE = "legal_assistant.runtime.download_worker"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _RATE_TAU_S = 3.0  # the rate is an average over roughly the last few seconds
 # Until the worker says it is up, starting Python and importing huggingface_hub (seconds on a
 # loaded machine) is not a network stall: it gets at least this long.
@@ -76,108 +72,6 @@ def hub_offline() -> bool:
     """Whether huggingface_hub would refuse the network (same variables, same values)."""
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
     return value.strip().upper() in ("1", "ON", "YES", "TRUE")
-
-
-# --- completeness ----------------------------------------------------------------------
-
-
-def _storage(repo: str, hf_home: Path) -> Path:
-    return hf_home / "hub" / ("models--" + repo.replace("/", "--"))
-
-
-def _marker_path(repo: str, hf_home: Path, revision: str) -> Path:
-    return hf_home / MARKER_DIR / f"{repo.replace('/', '--')}@{quote(revision, safe='')}.json"
-
-
-def _resolve_commit(storage: Path, revision: str) -> str | None:
-    if _COMMIT.fullmatch(revision):
-        return revision
-    try:
-        commit = (storage / "refs" / revision).read_text().strip()
-    except OSError:
-        return None
-    return commit if _COMMIT.fullmatch(commit) else None
-
-
-def _files_present(snapshot: Path, files: object) -> bool:
-    """Every `{path, size}` of a marker is in the snapshot with its size."""
-    if not isinstance(files, list) or not files:
-        return False
-    for entry in files:
-        if not isinstance(entry, dict):
-            return False
-        path, size = entry.get("path"), entry.get("size")
-        if not isinstance(path, str) or not isinstance(size, int):
-            return False
-        try:
-            if (snapshot / path).stat().st_size != size:  # stat follows the blob symlink
-                return False
-        except OSError:
-            return False
-    return True
-
-
-def _looks_complete(snapshot: Path) -> bool:
-    """A snapshot we did not download: config.json, and every shard the weight index lists
-    (or, without an index, at least one safetensors file). A dangling symlink is missing."""
-    if not (snapshot / "config.json").is_file():
-        return False
-    index = snapshot / "model.safetensors.index.json"
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text()).get("weight_map")
-        except (OSError, ValueError, AttributeError):
-            return False
-        if not isinstance(weight_map, dict) or not weight_map:
-            return False
-        shards = {str(name) for name in weight_map.values()}
-        return all((snapshot / shard).is_file() for shard in shards)
-    return any(p.is_file() for p in snapshot.glob("*.safetensors"))
-
-
-def complete_snapshot(repo: str, hf_home: Path, revision: str = "main") -> Path | None:
-    """The snapshot directory of `repo@revision` in `<hf_home>/hub` if it is usable, else None.
-
-    With our marker (written after a verified download) for the commit the revision points
-    to: every file it lists must still be there with its size. Without (another tool filled
-    the cache): config.json and the weights, see `_looks_complete`. Never touches the
-    network."""
-    storage = _storage(repo, hf_home)
-    commit = _resolve_commit(storage, revision)
-    if commit is None:
-        return None
-    snapshot = storage / "snapshots" / commit
-    if not snapshot.is_dir():
-        return None
-    marker = _read_marker(repo, hf_home, revision)
-    if marker is not None and marker.get("commit") == commit:
-        return snapshot if _files_present(snapshot, marker.get("files")) else None
-    return snapshot if _looks_complete(snapshot) else None
-
-
-def _read_marker(repo: str, hf_home: Path, revision: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(_marker_path(repo, hf_home, revision).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write_marker(
-    repo: str, hf_home: Path, revision: str, commit: str, files: list[dict[str, Any]]
-) -> None:
-    path = _marker_path(repo, hf_home, revision)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {
-        "repo": repo,
-        "revision": revision,
-        "commit": commit,
-        "files": files,
-        "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(body, indent=1))
-    os.replace(tmp, path)
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -367,18 +261,11 @@ async def download_snapshot(
 def _finish(repo: str, hf_home: Path, revision: str, done: dict[str, Any]) -> Path:
     """Check what the worker reports against the disk, then mark the snapshot complete."""
     commit, files = done.get("commit"), done.get("files")
-    snapshot = _storage(repo, hf_home) / "snapshots" / str(commit)
-    if (
-        not isinstance(commit, str)
-        or not isinstance(files, list)
-        or _resolve_commit(_storage(repo, hf_home), revision) != commit
-        or not _files_present(snapshot, files)
-    ):
+    found = None
+    if isinstance(commit, str) and isinstance(files, list):
+        found = mark_complete(repo, hf_home, revision, commit, files)
+    if found is None:
         raise _failed("other", repo, f"downloaded snapshot failed verification: {done}", [])
-    _write_marker(repo, hf_home, revision, commit, files)
-    found = complete_snapshot(repo, hf_home, revision)
-    if found is None:  # pragma: no cover - the marker we just wrote says otherwise
-        raise _failed("other", repo, "snapshot not complete after download", [])
     return found
 
 

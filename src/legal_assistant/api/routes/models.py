@@ -21,8 +21,8 @@ from legal_assistant.config import Settings, is_loopback
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import OllamaProvider
 from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID, bundled_gguf_path
-from legal_assistant.runtime.downloads import complete_snapshot
 from legal_assistant.runtime.installer import is_installed
+from legal_assistant.runtime.snapshots import complete_snapshot
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 

@@ -225,7 +225,7 @@ async def _forward(
             body["model"] = lease.engine.served_model
             url = f"{lease.engine.base_url}{path}"
         else:
-            endpoint = state.chat._endpoint_for(ref)
+            endpoint = state.chat.endpoint_for(ref)
             url = f"{endpoint.base_url.rstrip('/')}{path.removeprefix('/v1')}"
             if endpoint.api_key:
                 headers["Authorization"] = f"Bearer {endpoint.api_key}"
@@ -345,7 +345,7 @@ async def _progress_then_forward(
 async def _ollama(state: AppState, ref: ModelRef, body: dict[str, Any], stream: bool) -> Response:
     """Ollama speaks its own protocol: translate to OpenAI chunks (the one place where
     re-encoding is needed)."""
-    provider: OllamaProvider = state.chat._ollama
+    provider: OllamaProvider = state.chat.ollama
     messages = [
         {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
         for m in body.get("messages", [])
