@@ -47,7 +47,8 @@ LONG = (
     + "\n\nQuestion : quelles réparations incombent au bailleur ?"
 )  # fmt: skip
 # A new connection per request: llama-server may close a kept-alive connection right after
-# a streamed answer, and a reused one then fails with "Server disconnected".
+# a streamed answer, and a reused one then fails with "Server disconnected" (the backend's
+# own client resends such a request, `engine_http.py`; the benchmark's plain one does not).
 FRESH = httpx.Limits(max_keepalive_connections=0)
 # llama-cpp-python's server on the same GGUF and machine (issue 15, FIELD-NOTES.md).
 BEFORE = {"one": 0.58, "four": 3.36, "decode": 80.0, "cold": 0.55}

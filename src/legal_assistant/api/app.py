@@ -40,6 +40,7 @@ from legal_assistant.chat.grounding import Grounder
 from legal_assistant.chat.service import ChatService
 from legal_assistant.config import Settings
 from legal_assistant.documents.ingest import IngestionService
+from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.logging_setup import setup_logging
 from legal_assistant.runtime import service as mlx_service
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.start()
         # One pooled client for the gateway; no read timeout (an answer streams as long as
         # it streams), a short connect timeout (a dead engine fails fast).
-        gateway_http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(None, connect=5.0))
+        gateway_http = engine_client(timeout=httpx.Timeout(None, connect=5.0))
         app.state.la = AppState(
             cfg,
             supervisor,

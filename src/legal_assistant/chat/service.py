@@ -28,6 +28,7 @@ from legal_assistant.chat.grounding import Grounder, Grounding
 from legal_assistant.chat.prompts import system_prompt
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.config import OpenAIEndpoint, Settings
+from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import (
     ChatProvider,
@@ -122,7 +123,7 @@ class ChatService:
         )
         self.supervisor = supervisor
         self.db = db
-        self._http = http or httpx.AsyncClient(trust_env=False)
+        self._http = http or engine_client()
         self._ollama = OllamaProvider(settings.ollama_url)
 
     @property

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from legal_assistant.config import Settings
+from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engines.embed import EMBED_DIMENSION, EMBED_MODEL_ID
 from legal_assistant.runtime.supervisor import Supervisor
@@ -49,7 +50,7 @@ class Embedder:
         self.batch_size = max(1, batch_size or settings.ingest_embed_batch or DEFAULT_BATCH)
         # One pooled loopback client; no read timeout (a long batch on a busy CPU takes
         # what it takes: the supervisor's watchdog owns "engine hung").
-        self._http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(None, connect=5.0))
+        self._http = engine_client(timeout=httpx.Timeout(None, connect=5.0))
 
     async def passages(
         self, texts: Sequence[str], progress: EmbedProgress | None = None

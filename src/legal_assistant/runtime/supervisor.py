@@ -22,10 +22,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.config import Settings
+from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engines import default_specs
 from legal_assistant.runtime.engines.base import EngineSpec
@@ -68,7 +67,7 @@ class Supervisor:
         self._pulse = Pulse()
         self._placement = Placement(settings, engines=self.engines, pulse=self._pulse, bus=self.bus)
         self._idle = IdleUnloader(engines=self.engines, pulse=self._pulse)
-        self._http = httpx.AsyncClient(trust_env=False)
+        self._http = engine_client()
         self._shutting_down = False
         self._background: set[asyncio.Task[None]] = set()
 
