@@ -40,6 +40,16 @@ if sys.platform == "linux":
     os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the private TMPDIR (with pytest's tmp_path trees, hundreds of MB) after a
+    green run: each session has its own, so pytest's keep-the-last-three never applies and
+    a CI machine would fill up. A failed run keeps it for inspection, and says where."""
+    if exitstatus == 0:
+        shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+    else:
+        print(f"\ntest temp files kept in {_SESSION_TMP}", file=sys.stderr)
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
