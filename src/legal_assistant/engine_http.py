@@ -12,11 +12,15 @@ The retry is safe: no response byte was received, so nothing was shown or saved 
 the body is resent from memory (requests with a streamed body are never retried). When
 the retry fails too, the *first* error is raised, so an engine that really died mid-request
 is still classified by what it did (`engine_crashed`), not by "cannot connect" after it.
+Only loopback hosts (our engines) get the retry: a remote OpenAI-compatible endpoint that
+dropped a request may have run it, and a resend could be billed twice.
 """
 
 from __future__ import annotations
 
 import httpx
+
+from legal_assistant.config import is_loopback
 
 # Raised by the transport before a response exists: the request never got an answer.
 _DROPPED_BEFORE_ANSWER = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -32,7 +36,9 @@ class RetryDroppedRequest(httpx.AsyncBaseTransport):
         try:
             return await self._inner.handle_async_request(request)
         except _DROPPED_BEFORE_ANSWER as first:
-            if not isinstance(request.stream, httpx.ByteStream):
+            if not isinstance(request.stream, httpx.ByteStream) or not is_loopback(
+                request.url.host
+            ):
                 raise
             try:
                 return await self._inner.handle_async_request(request)

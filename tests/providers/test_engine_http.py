@@ -125,3 +125,25 @@ async def test_an_engine_gone_mid_request_keeps_its_own_error() -> None:
     async with httpx.AsyncClient(transport=RetryDroppedRequest(StopAfterDrop())) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.post(f"http://127.0.0.1:{port}/", content=b"q")
+
+
+@pytest.mark.parametrize(
+    ("host", "attempts"),
+    [("127.0.0.1", 2), ("localhost", 2), ("[::1]", 2), ("api.example.com", 1), ("10.0.0.5", 1)],
+)
+async def test_only_loopback_engines_get_the_resend(host: str, attempts: int) -> None:
+    """A remote endpoint that dropped a request may have run it (and billed it): no resend.
+    The inner transport stands in for a server that always drops the request."""
+
+    class AlwaysDrops(httpx.AsyncBaseTransport):
+        calls = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.calls += 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    inner = AlwaysDrops()
+    async with httpx.AsyncClient(transport=RetryDroppedRequest(inner)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(f"http://{host}:8080/v1/chat/completions", content=b"q")
+    assert inner.calls == attempts
