@@ -344,3 +344,42 @@ def test_ui_refused_and_failed_uploads_show_their_reason(
     names = sorted(d["filename"] for d in listed)
     assert names == ["jugement-corrompu.pdf", "notes.txt", "scan.pdf"]
     assert ui.page_errors == []
+
+
+def test_ui_a_late_dossier_list_keeps_the_name_being_typed(
+    make_ui: Callable[..., Any], settings: Settings
+) -> None:
+    """The sidebar re-renders whenever the dossier list arrives (page load, an ingestion's
+    progress). Seen on a loaded machine: the list came back after the user had typed a new
+    dossier's name, and the field was emptied under their fingers. Here the page's list
+    request is held until the name is typed, then released."""
+    ui = make_ui(settings)
+    page: Page = ui.page
+    made = httpx.post(f"{ui.live.url}api/dossiers", json={"name": "Succession Martin"})
+    assert made.status_code == 201, made.text
+    held: list[Any] = []
+    list_url = re.compile(r".*/api/dossiers$")
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET" and not held:
+            held.append(route)  # only the page's first read of the list
+        else:
+            route.continue_()
+
+    page.route(list_url, hold)
+    page.goto(ui.live.url)
+    page.get_by_test_id("new-dossier").click()
+    field = page.get_by_test_id("create-dossier-input")
+    expect(field).to_be_focused()
+    field.press_sequentially("Bail commer")
+    assert len(held) == 1, "the page's dossier list request was not held"
+    held[0].continue_()
+    # The list has arrived and the sidebar was re-rendered (the existing dossier shows).
+    expect(page.get_by_test_id("dossier-item")).to_have_count(1)
+    field = page.get_by_test_id("create-dossier-input")
+    expect(field).to_have_value("Bail commer")
+    expect(field).to_be_focused()
+    field.press_sequentially("cial")  # the caret is at the end: typing goes on
+    field.press("Enter")
+    expect(page.get_by_test_id("dossier-title")).to_have_text("Bail commercial")
+    assert ui.page_errors == []

@@ -12,6 +12,7 @@ import { emit, on } from "./state.js";
 
 let page = null; // {id, documents, el} while a dossier page is open
 let editing = null; // "rename" | "delete" | null: what the page head shows
+let renameDraft = { value: null }; // the rename field's text, across re-renders
 
 function cancelEditing() {
   editing = null;
@@ -32,6 +33,7 @@ function renderHead() {
     editing === "rename"
       ? nameForm({
           value: dossier.name,
+          draft: renameDraft,
           label: t("dossiers.rename", { name: dossier.name }),
           submitLabel: t("dossiers.save"),
           onSubmit: async (name) => {
@@ -54,6 +56,7 @@ function renderHead() {
               title: t("dossiers.rename", { name: dossier.name }),
               onclick: () => {
                 editing = "rename";
+                renameDraft = { value: null };
                 renderHead();
               },
             },

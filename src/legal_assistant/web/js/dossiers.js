@@ -119,7 +119,13 @@ export async function deleteDossier(dossier) {
 
 // ------------------------------------------------------------------ shared widgets
 /** An inline name field: Enter saves, Escape cancels; used to create and to rename. */
-export function nameForm({ value = "", label, submitLabel, onSubmit, onCancel, testid }) {
+/**
+ * A one-line name form. `draft` ({ value: null } from the caller, kept while the form is
+ * open) holds what the user typed: the lists re-render whenever data arrives (a dossier
+ * list read, an ingestion's progress), and a re-rendered form must give the text back,
+ * caret at its end, not reset it to `value`.
+ */
+export function nameForm({ value = "", draft = { value: null }, label, submitLabel, onSubmit, onCancel, testid }) {
   const input = h("input", {
     class: "input input-sm",
     type: "text",
@@ -129,7 +135,11 @@ export function nameForm({ value = "", label, submitLabel, onSubmit, onCancel, t
     "data-testid": `${testid}-input`,
     required: true,
   });
-  input.value = value;
+  const restoring = draft.value !== null;
+  input.value = restoring ? draft.value : value;
+  input.addEventListener("input", () => {
+    draft.value = input.value;
+  });
   const form = h(
     "form",
     {
@@ -158,7 +168,8 @@ export function nameForm({ value = "", label, submitLabel, onSubmit, onCancel, t
   );
   requestAnimationFrame(() => {
     input.focus();
-    input.select();
+    if (restoring) input.setSelectionRange(input.value.length, input.value.length);
+    else input.select();
   });
   return form;
 }
@@ -205,6 +216,7 @@ function navItem(dossier) {
       { class: "conv-item is-editing", "data-testid": "dossier-item", "data-id": dossier.id },
       nameForm({
         value: dossier.name,
+        draft: editing.draft,
         label: t("dossiers.rename", { name: dossier.name }),
         submitLabel: t("dossiers.save"),
         onSubmit: (name) => renameDossier(dossier, name),
@@ -251,7 +263,7 @@ function navItem(dossier) {
           title: t("dossiers.rename", { name: dossier.name }),
           "data-testid": "rename-dossier-button",
           onclick: () => {
-            editing = { mode: "rename", id: dossier.id };
+            editing = { mode: "rename", id: dossier.id, draft: { value: null } };
             renderDossierNav();
           },
         },
@@ -277,7 +289,8 @@ function navItem(dossier) {
 }
 
 export function startCreateDossier() {
-  editing = { mode: "create" };
+  // Already open (a second click): keep what is typed, just focus it again.
+  if (!editing || editing.mode !== "create") editing = { mode: "create", draft: { value: null } };
   renderDossierNav();
 }
 
@@ -287,6 +300,7 @@ export function renderDossierNav() {
   if (editing && editing.mode === "create") {
     navEl.append(
       nameForm({
+        draft: editing.draft,
         label: t("dossiers.new"),
         submitLabel: t("dossiers.create"),
         onSubmit: create,
