@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from legal_assistant.cli_common import auth_headers, backend_url, console, fail, load_settings, out
 from legal_assistant.config import Settings
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.sse_client import iter_sse
@@ -26,20 +27,12 @@ dossiers_app = typer.Typer(help="Dossiers: your documents, searched and cited to
 _TERMINAL = ("ready", "failed")
 
 
-def _cli() -> Any:
-    # The shared helpers (settings, console, errors) live in cli.py, which imports us.
-    from legal_assistant import cli
-
-    return cli
-
-
 class Backend:
     """The running backend's dossier API (errors raised as LegalAssistantError)."""
 
     def __init__(self, settings: Settings, url: str | None, language: Language) -> None:
-        cli = _cli()
-        self.base = cli.backend_url(settings, url)
-        self.headers = {**cli.auth_headers(settings), "Accept-Language": language}
+        self.base = backend_url(settings, url)
+        self.headers = {**auth_headers(settings), "Accept-Language": language}
         self.language = language
 
     def client(self, timeout: float | None = 30.0) -> httpx.AsyncClient:
@@ -78,16 +71,15 @@ class Backend:
 
 
 def _run(settings: Settings, url: str | None, language: Language, coro: Any) -> Any:
-    cli = _cli()
     try:
         return asyncio.run(coro(Backend(settings, url, language)))
     except httpx.ConnectError:
-        raise cli.fail(
-            f"No backend running at {cli.backend_url(settings, url)}: start it with "
+        raise fail(
+            f"No backend running at {backend_url(settings, url)}: start it with "
             "`legal-assistant serve`."
         ) from None
     except LegalAssistantError as err:
-        raise cli.fail(err, language) from err
+        raise fail(err, language) from err
 
 
 def _lang(lang: str) -> Language:
@@ -105,7 +97,7 @@ def create(
     name: str = typer.Argument(..., help="Name of the dossier."), url: str = URL, lang: str = LANG
 ) -> None:
     """Create a dossier; prints its id."""
-    settings = _cli().load_settings()
+    settings = load_settings()
 
     async def run(api: Backend) -> dict[str, Any]:
         async with api.client() as c:
@@ -113,13 +105,13 @@ def create(
             return data
 
     dossier = _run(settings, url, _lang(lang), run)
-    _cli().out.print(f"{dossier['id']}  {escape(dossier['name'])}")
+    out.print(f"{dossier['id']}  {escape(dossier['name'])}")
 
 
 @dossiers_app.command("list")
 def list_(url: str = URL, lang: str = LANG) -> None:
     """The dossiers, most recently active first."""
-    settings = _cli().load_settings()
+    settings = load_settings()
 
     async def run(api: Backend) -> list[dict[str, Any]]:
         async with api.client() as c:
@@ -133,7 +125,7 @@ def list_(url: str = URL, lang: str = LANG) -> None:
     table.add_column("updated", no_wrap=True)
     for d in _run(settings, url, _lang(lang), run):
         table.add_row(d["id"], escape(d["name"]), str(d["documents"]), d["updated_at"][:19])
-    _cli().out.print(table)
+    out.print(table)
 
 
 @dossiers_app.command("rm")
@@ -144,7 +136,7 @@ def remove(
     lang: str = LANG,
 ) -> None:
     """Delete a dossier with its documents (files, passages, vectors) and conversations."""
-    settings = _cli().load_settings()
+    settings = load_settings()
 
     async def run(api: Backend) -> dict[str, Any]:
         async with api.client() as c:
@@ -157,7 +149,7 @@ def remove(
             return found
 
     found = _run(settings, url, _lang(lang), run)
-    _cli().console.print(f"Deleted {escape(found['name'])} ({found['id']})")
+    console.print(f"Deleted {escape(found['name'])} ({found['id']})")
 
 
 @dossiers_app.command("search")
@@ -169,7 +161,7 @@ def search(
     lang: str = LANG,
 ) -> None:
     """Hybrid search (keywords + embeddings) in a dossier: passages with file and page."""
-    settings = _cli().load_settings()
+    settings = load_settings()
 
     async def run(api: Backend) -> dict[str, Any]:
         async with api.client(timeout=120) as c:
@@ -181,7 +173,6 @@ def search(
             return data
 
     data = _run(settings, url, _lang(lang), run)
-    out = _cli().out
     if not data["results"]:
         out.print("No passage found." if lang == "en" else "Aucun passage trouvé.")
     for n, r in enumerate(data["results"], start=1):
@@ -216,10 +207,10 @@ def add(
     lang: str = LANG,
 ) -> None:
     """Upload files into a dossier and show their ingestion (extraction, embedding)."""
-    settings = _cli().load_settings()
+    settings = load_settings()
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise _cli().fail(f"Not a file: {', '.join(missing)}")
+        raise fail(f"Not a file: {', '.join(missing)}")
     code = _run(settings, url, _lang(lang), lambda api: _add(api, dossier, files, wait))
     raise typer.Exit(code)
 
@@ -231,7 +222,6 @@ def _opened(files: list[Path]) -> Iterator[list[tuple[str, Any]]]:
 
 
 async def _add(api: Backend, dossier: str, files: list[Path], wait: bool) -> int:
-    console = _cli().console
     async with api.client(timeout=None) as c:
         found = await api.resolve(c, dossier)
         base = f"/api/dossiers/{found['id']}"
@@ -270,7 +260,7 @@ async def _follow(c: httpx.AsyncClient, base: str, docs: list[dict[str, Any]]) -
         BarColumn(),
         TaskProgressColumn(),
         TextColumn("[dim]{task.fields[stage]}[/dim]"),
-        console=_cli().console,
+        console=console,
     )
     tasks: dict[str, TaskID] = {
         d["id"]: progress.add_task(escape(d["filename"]), total=1.0, stage=d["status"])
@@ -299,7 +289,6 @@ async def _follow(c: httpx.AsyncClient, base: str, docs: list[dict[str, Any]]) -
 
 def print_sources(sources: list[dict[str, Any]], citations: list[int] | None) -> None:
     """After a grounded `ask`: the passages the answer cites (or all that were sent)."""
-    console = _cli().console
     cited = set(citations or [])
     for s in sources:
         if cited and s["n"] not in cited:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from legal_assistant.catalog import parse_model_id
+from legal_assistant.cli_common import load_settings
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime import blas
@@ -323,8 +324,6 @@ def doctor(
 ) -> None:
     """Check mlx-lm, the bundled model, BLAS, engines, disk, data dir, port, Ollama, and
     that the default model answers. Exit code 0 only when it does and nothing failed."""
-    from legal_assistant.cli import load_settings
-
     settings = load_settings()
     rows = asyncio.run(run_checks(settings))
     code = exit_code(rows)

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from legal_assistant.catalog import ModelRef, parse_model_id
+from legal_assistant.cli_common import load_settings
 from legal_assistant.config import Settings
 from legal_assistant.doctor import dir_size
 from legal_assistant.errors import LegalAssistantError
@@ -144,8 +145,6 @@ def remove_cached(settings: Settings, model_id: str, url: str | None = None) -> 
 
 
 def _settings() -> Settings:
-    from legal_assistant.cli import load_settings
-
     return load_settings()
 
 

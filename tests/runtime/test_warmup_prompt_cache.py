@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from legal_assistant.chat.service import ChatRequest, ChatService
+from legal_assistant.chat.service import ChatService
+from legal_assistant.chat.turn import ChatRequest
 from legal_assistant.config import Settings
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.runtime.warmup import Warmer, warm, warm_messages

@@ -27,7 +27,7 @@ from legal_assistant.catalog import (
     ModelRef,
     parse_model_id,
 )
-from legal_assistant.chat.service import ChatEvent
+from legal_assistant.chat.turn import ChatEvent
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.sse_client import iter_sse
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sse_starlette.sse import EventSourceResponse
 
-from legal_assistant.chat.service import ChatEvent
+from legal_assistant.chat.turn import ChatEvent
 
 
 def sse(events: AsyncIterator[ChatEvent], *, send_timeout: float = 30.0) -> EventSourceResponse:

@@ -17,16 +17,15 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import AfterValidator, BaseModel, Field
 
 from legal_assistant.catalog import ModelRef, parse_model_id
-from legal_assistant.chat.grounding import Grounder, Grounding
+from legal_assistant.chat.answer import Answer, title_of
+from legal_assistant.chat.grounding import Grounder
 from legal_assistant.chat.prompts import system_prompt
 from legal_assistant.chat.status import StatusFormatter
+from legal_assistant.chat.turn import ChatEvent, ChatRequest, PreparedTurn
 from legal_assistant.config import OpenAIEndpoint, Settings
 from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import Language, LegalAssistantError
@@ -49,60 +48,6 @@ from legal_assistant.store import (
 )
 
 log = logging.getLogger("legal_assistant")
-
-
-def _encodable(value: str) -> str:
-    # JSON may carry lone surrogates ("\ud800") and NUL: Python accepts them, the database
-    # does not, and a turn must not fail after the user's message was meant to be saved.
-    if "\x00" in value:
-        raise ValueError("NUL characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError("invalid Unicode text (unpaired surrogate)") from e
-    return value
-
-
-Text = Annotated[str, AfterValidator(_encodable)]
-
-
-class HistoryItem(BaseModel):
-    role: Literal["user", "assistant"]
-    content: Text = Field(max_length=200_000)
-
-
-class ChatRequest(BaseModel):
-    message: Text
-    model_id: str | None = None  # parse_model_id refuses control characters itself
-    conversation_id: Text | None = None
-    language: Language = "fr"
-    history: list[HistoryItem] | None = None
-    # strict: `true` or "5" are not numbers (the schema says so; lax mode would coerce).
-    max_tokens: int | None = Field(default=None, ge=1, le=8192, strict=True)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0, strict=True)
-    # Answer the conversation's last question again (the UI's "retry" after an error)
-    # instead of saving it a second time; `message` is then ignored and may be empty.
-    regenerate: bool = Field(default=False, strict=True)
-    # A turn in a dossier: answered from its passages (chat/grounding.py). Implied by a
-    # conversation that belongs to a dossier.
-    dossier_id: Text | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChatEvent:
-    event: Literal["meta", "status", "sources", "token", "done", "error"]
-    data: dict[str, Any]
-
-
-@dataclass(slots=True)
-class PreparedTurn:
-    request: ChatRequest
-    ref: ModelRef
-    message: str
-    history: list[dict[str, str]] = field(default_factory=list)
-    endpoint: OpenAIEndpoint | None = None
-    user_message_id: str | None = None  # regenerate: the question already saved
-    dossier_id: str | None = None
 
 
 class ChatService:
@@ -227,7 +172,7 @@ class ChatService:
             if req.conversation_id is None:
                 conv = await create_conversation(
                     self.db,
-                    title=_title(turn.message),
+                    title=title_of(turn.message),
                     language=lang,
                     model_id=ref.id,
                     dossier_id=turn.dossier_id,
@@ -260,7 +205,7 @@ class ChatService:
             },
         )
 
-        answer = _Answer(conversation_id=conversation_id, ref=ref)
+        answer = Answer(conversation_id=conversation_id, ref=ref)
         lease: Lease | None = None
         slots = contextlib.AsyncExitStack()
         try:
@@ -381,83 +326,3 @@ class ChatService:
                     out.append(item)
                 elif item is not None and (payload := fmt(item)) is not None:
                     yield ChatEvent("status", payload)
-
-
-@dataclass(slots=True)
-class _Answer:
-    conversation_id: str
-    ref: ModelRef
-    parts: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    engine_port: int | None = None
-    started: bool = False
-    wait_s: float = 0.0
-    sent_at: float | None = None
-    first_token_at: float | None = None
-    error: LegalAssistantError | None = None
-    cancelled: bool = False
-    persisted_id: str | None = None
-    grounding: Grounding | None = None
-
-    def citations(self) -> list[int] | None:
-        """Verified citation numbers of a grounded answer (None for an ordinary one)."""
-        return self.grounding.citations("".join(self.parts)) if self.grounding else None
-
-    def add(self, content: str) -> None:
-        if self.first_token_at is None:
-            self.first_token_at = time.monotonic()
-        self.parts.append(content)
-
-    def usage_dict(self) -> dict[str, int] | None:
-        if self.usage is None:
-            return None
-        return {
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "total_tokens": self.usage.total,
-        }
-
-    def timings(self, t0: float) -> dict[str, float | None]:
-        now = time.monotonic()
-        ttft = self.first_token_at - self.sent_at if self.first_token_at and self.sent_at else None
-        gen = now - self.first_token_at if self.first_token_at else None
-        tokens = self.usage.completion_tokens if self.usage else len(self.parts)
-        return {
-            "queue_s": round(0.0 if self.started else self.wait_s, 4),
-            "start_s": round(self.wait_s if self.started else 0.0, 4),
-            "ttft_s": round(ttft, 4) if ttft is not None else None,
-            "total_s": round(now - t0, 4),
-            "tokens_per_s": round(tokens / gen, 2) if gen and tokens > 1 else None,
-        }
-
-    async def persist(self, db: Database, t0: float) -> str | None:
-        if self.persisted_id is not None:
-            return self.persisted_id
-        error_code = self.error.code if self.error else ("cancelled" if self.cancelled else None)
-        if error_code == "cancelled" and not self.parts:
-            return None  # the client left before any answer: nothing to keep
-        try:
-            msg = await add_message(
-                db,
-                conversation_id=self.conversation_id,
-                role="assistant",
-                content="".join(self.parts).replace("\x00", ""),  # the database refuses NUL
-                model_id=self.ref.id,
-                provider=self.ref.provider,
-                engine_port=self.engine_port,
-                partial=error_code is not None,
-                error_code=error_code,
-                timings=self.timings(t0),
-                usage=self.usage_dict(),
-                sources=self.grounding.sources if self.grounding else None,
-                citations=self.citations(),
-            )
-        except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
-            raise exc.user_error() from exc
-        self.persisted_id = msg.id
-        return msg.id
-
-
-def _title(message: str) -> str:
-    first_line = message.strip().splitlines()[0]
-    return first_line[:77] + "..." if len(first_line) > 80 else first_line

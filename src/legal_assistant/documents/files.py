@@ -31,7 +31,7 @@ from python_multipart.multipart import parse_options_header
 
 from legal_assistant.documents.sniff import EXTENSIONS, format_from_name
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.store.conversations import is_valid_id
+from legal_assistant.store.records import is_valid_id
 
 MAX_FILENAME_CHARS = 180
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

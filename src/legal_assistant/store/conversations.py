@@ -22,18 +22,14 @@ Design choices, and why:
 from __future__ import annotations
 
 import enum
-import re
-import threading
-import time
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from surrealdb import RecordID
 
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.store.records import is_valid_id, iso, new_id, record_key, rows, timestamp
 from legal_assistant.store.surreal import Database, DatabaseError
 
 Role = Literal["user", "assistant", "system"]
@@ -43,9 +39,7 @@ CONVERSATION_TABLE = "conversation"
 MESSAGE_TABLE = "message"
 MAX_LIST_LIMIT = 1000
 
-_ID_PATTERN = re.compile(r"\A[0-9a-f]{32}\Z")
 _NOT_FOUND_THROW = "conversation_not_found"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Unset(enum.Enum):
@@ -97,46 +91,7 @@ class ConversationDetail(ConversationPublic):
     messages: list[MessagePublic]
 
 
-# --------------------------------------------------------------------------- ids, time
-
-
-def new_id() -> str:
-    """A fresh record key in the only format this module accepts."""
-    return uuid.uuid4().hex
-
-
-def is_valid_id(value: object) -> bool:
-    """Whether `value` is an id this module could have generated."""
-    return isinstance(value, str) and _ID_PATTERN.match(value) is not None
-
-
-class _MonotonicClock:
-    """UTC wall-clock time, strictly increasing (by >= 1 µs) within this process.
-
-    Microseconds because that is what Python datetimes (and so the driver) carry.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last_us = 0
-
-    def now(self) -> datetime:
-        with self._lock:
-            us = max(time.time_ns() // 1000, self._last_us + 1)
-            self._last_us = us
-        return _EPOCH + timedelta(microseconds=us)
-
-
-_clock = _MonotonicClock()
-
-
-def _iso(value: Any) -> str:
-    """ISO-8601 UTC with microseconds and a `Z`, e.g. `2025-01-31T09:15:00.123456Z`."""
-    if isinstance(value, datetime):
-        moment: datetime = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        text = moment.astimezone(UTC).isoformat(timespec="microseconds")
-        return text.removesuffix("+00:00") + "Z"
-    return str(value)
+# --------------------------------------------------------------------------- record ids
 
 
 def _conversation_rid(conversation_id: str) -> RecordID:
@@ -147,22 +102,7 @@ def _message_rid(message_id: str) -> RecordID:
     return RecordID(MESSAGE_TABLE, message_id)
 
 
-def _key(value: Any) -> str:
-    """The record key of a RecordID (or a bare key)."""
-    if isinstance(value, RecordID):
-        return str(value.id)
-    return str(value)
-
-
 # --------------------------------------------------------------------------- row mapping
-
-
-def _rows(result: Any) -> list[dict[str, Any]]:
-    if result is None:
-        return []
-    if isinstance(result, dict):
-        return [result]
-    return [row for row in result if isinstance(row, dict)]
 
 
 def _optional_object(value: Any) -> dict[str, Any] | None:
@@ -171,12 +111,12 @@ def _optional_object(value: Any) -> dict[str, Any] | None:
 
 def _to_conversation(row: Mapping[str, Any]) -> ConversationPublic:
     return ConversationPublic(
-        id=_key(row["id"]),
+        id=record_key(row["id"]),
         title=row.get("title", ""),
         language=row.get("language", ""),
         model_id=row.get("model_id"),
-        created_at=_iso(row.get("created_at")),
-        updated_at=_iso(row.get("updated_at")),
+        created_at=iso(row.get("created_at")),
+        updated_at=iso(row.get("updated_at")),
         message_count=int(row.get("message_count") or 0),
         dossier_id=row.get("dossier_id"),
     )
@@ -190,11 +130,11 @@ def _source(stored: Mapping[str, Any]) -> dict[str, Any]:
 
 def _to_message(row: Mapping[str, Any]) -> MessagePublic:
     return MessagePublic(
-        id=_key(row["id"]),
-        conversation_id=_key(row["conversation"]),
+        id=record_key(row["id"]),
+        conversation_id=record_key(row["conversation"]),
         role=row["role"],
         content=row.get("content", ""),
-        created_at=_iso(row.get("created_at")),
+        created_at=iso(row.get("created_at")),
         model_id=row.get("model_id"),
         provider=row.get("provider"),
         engine_port=row.get("engine_port"),
@@ -219,7 +159,7 @@ async def create_conversation(
     dossier_id: str | None = None,
 ) -> ConversationPublic:
     """Create an empty conversation (in a dossier when `dossier_id` is given)."""
-    now = _clock.now()
+    now = timestamp()
     data: dict[str, Any] = {
         "title": title,
         "language": language,
@@ -232,7 +172,7 @@ async def create_conversation(
     results = await db.query(
         "CREATE $id CONTENT $data", {"id": _conversation_rid(new_id()), "data": data}
     )
-    return _to_conversation(_rows(results[-1])[0])
+    return _to_conversation(rows(results[-1])[0])
 
 
 async def conversation_exists(db: Database, conversation_id: str) -> bool:
@@ -254,11 +194,11 @@ async def get_conversation(db: Database, conversation_id: str) -> ConversationDe
         " COMMIT TRANSACTION;",
         {"id": _conversation_rid(conversation_id)},
     )
-    header = _rows(results[0])
+    header = rows(results[0])
     if not header:
         return None
     conversation = _to_conversation(header[0])
-    messages = [_to_message(row) for row in _rows(results[1])]
+    messages = [_to_message(row) for row in rows(results[1])]
     return ConversationDetail(**conversation.model_dump(), messages=messages)
 
 
@@ -275,7 +215,7 @@ async def list_conversations(
         f"SELECT * FROM conversation{where} ORDER BY updated_at DESC, id DESC LIMIT $limit",
         {"limit": limit, "dossier": dossier_id},
     )
-    return [_to_conversation(row) for row in _rows(results[-1])]
+    return [_to_conversation(row) for row in rows(results[-1])]
 
 
 async def update_conversation(
@@ -301,8 +241,8 @@ async def update_conversation(
         results = await db.query("SELECT * FROM $id", {"id": rid})
     else:
         results = await db.query(_update_statement(changes), {"id": rid, **changes})
-    rows = _rows(results[-1])
-    return _to_conversation(rows[0]) if rows else None
+    found = rows(results[-1])
+    return _to_conversation(found[0]) if found else None
 
 
 async def delete_conversation(db: Database, conversation_id: str) -> bool:
@@ -316,7 +256,7 @@ async def delete_conversation(db: Database, conversation_id: str) -> bool:
         " COMMIT TRANSACTION;",
         {"id": _conversation_rid(conversation_id)},
     )
-    return bool(_rows(results[-1]))
+    return bool(rows(results[-1]))
 
 
 # --------------------------------------------------------------------------- messages
@@ -361,7 +301,7 @@ async def add_message(
         raise LegalAssistantError("not_found", detail=f"conversation {conversation_id!r}")
     if role not in ROLES:
         raise LegalAssistantError("bad_request", detail=f"unknown message role {role!r}")
-    now = _clock.now()
+    now = timestamp()
     conversation = _conversation_rid(conversation_id)
     data: dict[str, Any] = {
         "conversation": conversation,
@@ -394,7 +334,7 @@ async def add_message(
                 "not_found", detail=f"conversation {conversation_id}"
             ) from None
         raise
-    return _to_message(_rows(results[-1])[0])
+    return _to_message(rows(results[-1])[0])
 
 
 async def update_message(
@@ -439,8 +379,8 @@ async def update_message(
         results = await db.query("SELECT * FROM $id", {"id": rid})
     else:
         results = await db.query(_update_statement(changes), {"id": rid, **changes})
-    rows = _rows(results[-1])
-    return _to_message(rows[0]) if rows else None
+    found = rows(results[-1])
+    return _to_message(found[0]) if found else None
 
 
 def _update_statement(changes: Mapping[str, Any]) -> str:
@@ -453,25 +393,3 @@ def _update_statement(changes: Mapping[str, Any]) -> str:
     """
     assignments = ", ".join(f"{name} = ${name}" for name in changes)
     return f"UPDATE $id SET {assignments} RETURN AFTER"
-
-
-# --------------------------------------------------------------------------- shared helpers
-# The dossier tables (store/dossiers.py, store/documents.py) use the same id format,
-# clock and row mapping as conversations.
-
-
-def timestamp() -> datetime:
-    """Now, from the process-wide strictly increasing clock."""
-    return _clock.now()
-
-
-def iso(value: Any) -> str:
-    return _iso(value)
-
-
-def rows(result: Any) -> list[dict[str, Any]]:
-    return _rows(result)
-
-
-def record_key(value: Any) -> str:
-    return _key(value)

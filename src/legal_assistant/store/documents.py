@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from surrealdb import RecordID
 
 from legal_assistant.errors import Language, LegalAssistantError
-from legal_assistant.store.conversations import is_valid_id, iso, record_key, rows, timestamp
+from legal_assistant.store.records import is_valid_id, iso, record_key, rows, timestamp
 from legal_assistant.store.surreal import Database
 
 DOCUMENT_TABLE = "document"

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from surrealdb import RecordID
 
-from legal_assistant.store.conversations import (
+from legal_assistant.store.records import (
     is_valid_id,
     iso,
     new_id,

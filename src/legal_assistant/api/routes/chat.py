@@ -7,7 +7,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.sse import sse
-from legal_assistant.chat.service import ChatRequest
+from legal_assistant.chat.turn import ChatRequest
 
 router = APIRouter(dependencies=[ApiKey])
 

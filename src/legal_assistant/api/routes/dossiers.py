@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from legal_assistant.api.deps import ApiKey, State
-from legal_assistant.chat.service import Text
+from legal_assistant.chat.turn import Text
 from legal_assistant.documents.ingest import IngestionService
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.store import ConversationPublic, list_conversations

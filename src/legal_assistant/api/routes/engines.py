@@ -17,8 +17,8 @@ from sse_starlette.sse import EventSourceResponse
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.sse import sse
 from legal_assistant.catalog import parse_model_id
-from legal_assistant.chat.service import ChatEvent
 from legal_assistant.chat.status import StatusFormatter
+from legal_assistant.chat.turn import ChatEvent
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.runtime.lifecycle import Engine, Lease
 from legal_assistant.runtime.state import EngineState

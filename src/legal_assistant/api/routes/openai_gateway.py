@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -26,12 +25,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from legal_assistant.api.deps import ApiKey, State
+from legal_assistant.api.ollama_as_openai import ollama_as_openai
 from legal_assistant.api.relay import CleanupStream, iter_upstream, read_upstream, send_upstream
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import EMBED_CATALOG, CatalogEntry, ModelRef, parse_model_id
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.providers import OllamaProvider, TokenDelta, Usage
 from legal_assistant.runtime.lifecycle import Lease
 
 router = APIRouter(dependencies=[ApiKey])
@@ -122,7 +121,7 @@ async def _gateway(request: Request, state: AppState, path: str) -> Response:
         if ref.provider == "ollama":
             if path != "/v1/chat/completions":
                 raise LegalAssistantError("bad_request", "Ollama models: use /v1/chat/completions")
-            return await _ollama(state, ref, body, stream)
+            return await ollama_as_openai(state, ref, body, stream)
         response = await _forward(request, state, ref, body, path, stream, t0, route)
     except LegalAssistantError as err:
         response = openai_error(err)
@@ -340,106 +339,3 @@ async def _progress_then_forward(
             await upstream.aclose()
     finally:
         lease.release()
-
-
-async def _ollama(state: AppState, ref: ModelRef, body: dict[str, Any], stream: bool) -> Response:
-    """Ollama speaks its own protocol: translate to OpenAI chunks (the one place where
-    re-encoding is needed)."""
-    provider: OllamaProvider = state.chat.ollama
-    messages = [
-        {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-        for m in body.get("messages", [])
-        if isinstance(m, dict)
-    ]
-    gen = provider.stream_chat(
-        messages,
-        model=ref.name,
-        max_tokens=body.get("max_tokens"),
-        temperature=body.get("temperature"),
-    )
-    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": ref.id,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
-    if not stream:
-        parts: list[str] = []
-        usage: Usage | None = None
-        async with contextlib.aclosing(gen):
-            async for item in gen:
-                if isinstance(item, TokenDelta):
-                    parts.append(item.content)
-                else:
-                    usage = item
-        return JSONResponse(
-            {
-                "id": cid,
-                "object": "chat.completion",
-                "created": created,
-                "model": ref.id,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "".join(parts)},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": _usage(usage),
-            }
-        )
-
-    # Pull the first item before answering 200, so "Ollama is not running" is a real error.
-    first: TokenDelta | Usage | None = None
-    with contextlib.suppress(StopAsyncIteration):
-        first = await gen.__anext__()
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-
-    async def sse() -> AsyncIterator[bytes]:
-        counter = state.metrics.tokens.labels(ref.id)
-        usage: Usage | None = None
-        async with contextlib.aclosing(gen):
-            pending = [first] if first is not None else []
-
-            async def items() -> AsyncIterator[TokenDelta | Usage]:
-                for p in pending:
-                    yield p
-                async for it in gen:
-                    yield it
-
-            async for item in items():
-                if isinstance(item, TokenDelta):
-                    counter.inc()
-                    data = chunk({"content": item.content}, None)
-                    yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-                else:
-                    usage = item
-        yield f"data: {json.dumps(chunk({}, 'stop'))}\n\n".encode()
-        if include_usage:
-            final = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": ref.id,
-                "choices": [],
-                "usage": _usage(usage),
-            }
-            yield f"data: {json.dumps(final)}\n\n".encode()
-        yield b"data: [DONE]\n\n"
-
-    return StreamingResponse(sse(), media_type="text/event-stream")
-
-
-def _usage(usage: Usage | None) -> dict[str, int] | None:
-    if usage is None:
-        return None
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total,
-    }

@@ -1,0 +1,94 @@
+"""The answer of a chat turn as it streams: its text, timings and usage, and how it is saved
+(whole, or flagged partial with the error that cut it)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from legal_assistant.catalog import ModelRef
+from legal_assistant.chat.grounding import Grounding
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.providers import Usage
+from legal_assistant.store import Database, DatabaseError, add_message
+
+
+@dataclass(slots=True)
+class Answer:
+    conversation_id: str
+    ref: ModelRef
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    engine_port: int | None = None
+    started: bool = False
+    wait_s: float = 0.0
+    sent_at: float | None = None
+    first_token_at: float | None = None
+    error: LegalAssistantError | None = None
+    cancelled: bool = False
+    persisted_id: str | None = None
+    grounding: Grounding | None = None
+
+    def citations(self) -> list[int] | None:
+        """Verified citation numbers of a grounded answer (None for an ordinary one)."""
+        return self.grounding.citations("".join(self.parts)) if self.grounding else None
+
+    def add(self, content: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+        self.parts.append(content)
+
+    def usage_dict(self) -> dict[str, int] | None:
+        if self.usage is None:
+            return None
+        return {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total,
+        }
+
+    def timings(self, t0: float) -> dict[str, float | None]:
+        now = time.monotonic()
+        ttft = self.first_token_at - self.sent_at if self.first_token_at and self.sent_at else None
+        gen = now - self.first_token_at if self.first_token_at else None
+        tokens = self.usage.completion_tokens if self.usage else len(self.parts)
+        return {
+            "queue_s": round(0.0 if self.started else self.wait_s, 4),
+            "start_s": round(self.wait_s if self.started else 0.0, 4),
+            "ttft_s": round(ttft, 4) if ttft is not None else None,
+            "total_s": round(now - t0, 4),
+            "tokens_per_s": round(tokens / gen, 2) if gen and tokens > 1 else None,
+        }
+
+    async def persist(self, db: Database, t0: float) -> str | None:
+        if self.persisted_id is not None:
+            return self.persisted_id
+        error_code = self.error.code if self.error else ("cancelled" if self.cancelled else None)
+        if error_code == "cancelled" and not self.parts:
+            return None  # the client left before any answer: nothing to keep
+        try:
+            msg = await add_message(
+                db,
+                conversation_id=self.conversation_id,
+                role="assistant",
+                content="".join(self.parts).replace("\x00", ""),  # the database refuses NUL
+                model_id=self.ref.id,
+                provider=self.ref.provider,
+                engine_port=self.engine_port,
+                partial=error_code is not None,
+                error_code=error_code,
+                timings=self.timings(t0),
+                usage=self.usage_dict(),
+                sources=self.grounding.sources if self.grounding else None,
+                citations=self.citations(),
+            )
+        except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
+            raise exc.user_error() from exc
+        self.persisted_id = msg.id
+        return msg.id
+
+
+def title_of(message: str) -> str:
+    """A conversation's title: the first line of its first message, at most 80 characters."""
+    first_line = message.strip().splitlines()[0]
+    return first_line[:77] + "..." if len(first_line) > 80 else first_line
