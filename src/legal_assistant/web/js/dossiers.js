@@ -118,9 +118,8 @@ export async function deleteDossier(dossier) {
 }
 
 // ------------------------------------------------------------------ shared widgets
-/** An inline name field: Enter saves, Escape cancels; used to create and to rename. */
 /**
- * A one-line name form. `draft` ({ value: null } from the caller, kept while the form is
+ * An inline name field: Enter saves, Escape cancels; used to create and to rename. `draft` ({ value: null } from the caller, kept while the form is
  * open) holds what the user typed: the lists re-render whenever data arrives (a dossier
  * list read, an ingestion's progress), and a re-rendered form must give the text back,
  * caret at its end, not reset it to `value`.
