@@ -119,10 +119,11 @@ export async function deleteDossier(dossier) {
 
 // ------------------------------------------------------------------ shared widgets
 /**
- * An inline name field: Enter saves, Escape cancels; used to create and to rename. `draft` ({ value: null } from the caller, kept while the form is
- * open) holds what the user typed: the lists re-render whenever data arrives (a dossier
- * list read, an ingestion's progress), and a re-rendered form must give the text back,
- * caret at its end, not reset it to `value`.
+ * An inline name field: Enter saves, Escape cancels; used to create and to rename.
+ * `draft` ({ value: null } from the caller, kept while the form is open) holds what the
+ * user typed: the lists re-render whenever data arrives (a dossier list read, an
+ * ingestion's progress), and a re-rendered form must give the text back, caret at its
+ * end, not reset it to `value`.
  */
 export function nameForm({ value = "", draft = { value: null }, label, submitLabel, onSubmit, onCancel, testid }) {
   const input = h("input", {
