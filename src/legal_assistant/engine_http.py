@@ -1,7 +1,7 @@
 """The HTTP client the backend uses to talk to inference servers.
 
 Why not a plain `httpx.AsyncClient`: llama-server closes some kept-alive connections right
-after a streamed answer while still advertising `Keep-Alive: max=100` (measured: 5-6 of 30
+after a streamed answer while still advertising `Keep-Alive: max=100` (measured: 3-6 of 30
 back-to-back streamed answers on one client met "Server disconnected without sending a
 response"). The next request written on such a connection fails before any byte of an
 answer — the user would see "engine crashed" on a healthy engine. httpx retries only
