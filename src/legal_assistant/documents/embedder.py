@@ -65,6 +65,13 @@ class Embedder:
                 progress(start + len(batch), total)
         return out
 
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        """(n, dimension) float32, L2-normalised, embedded as queries (interactive work:
+        search, grounding, the claim checker), in one engine request."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return await self._embed(list(texts), "query")
+
     async def query(self, text: str) -> Vectors:
         """(dimension,) float32, L2-normalised."""
         vectors = await self._embed([text], "query")

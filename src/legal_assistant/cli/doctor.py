@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from legal_assistant.catalog import parse_model_id
-from legal_assistant.cli_common import load_settings
+from legal_assistant.cli.common import load_settings
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime import blas

@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from legal_assistant.catalog import ModelRef, parse_model_id
-from legal_assistant.cli_common import load_settings
+from legal_assistant.cli.common import load_settings
+from legal_assistant.cli.doctor import dir_size
 from legal_assistant.config import Settings
-from legal_assistant.doctor import dir_size
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.bundled import (
     BUNDLED_ALIAS,

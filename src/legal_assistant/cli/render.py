@@ -7,8 +7,8 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from legal_assistant.cli_common import console, fail
-from legal_assistant.cli_dossiers import print_sources
+from legal_assistant.cli.common import console, fail
+from legal_assistant.cli.dossiers import print_sources
 from legal_assistant.errors import Language, LegalAssistantError
 
 

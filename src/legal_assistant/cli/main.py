@@ -10,7 +10,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from legal_assistant.cli_common import (
+from legal_assistant.cli.common import (
     auth_headers,
     backend_url,
     console,
@@ -19,13 +19,13 @@ from legal_assistant.cli_common import (
     load_settings,
     out,
 )
-from legal_assistant.cli_dossiers import dossiers_app
-from legal_assistant.cli_engines import engines_app
-from legal_assistant.cli_render import render
+from legal_assistant.cli.doctor import doctor
+from legal_assistant.cli.dossiers import dossiers_app
+from legal_assistant.cli.engines import engines_app
+from legal_assistant.cli.models import models_app
+from legal_assistant.cli.render import render
 from legal_assistant.config import Settings
-from legal_assistant.doctor import doctor
 from legal_assistant.errors import Language, LegalAssistantError
-from legal_assistant.model_cache import models_app
 from legal_assistant.sse_client import iter_sse
 
 app = typer.Typer(
@@ -160,7 +160,7 @@ async def _ask_in_process(
     supervisor.reap_orphans()
     grounder = library = None
     if body.get("dossier_id"):
-        from legal_assistant.cli_dossiers import in_process_grounding
+        from legal_assistant.cli.dossiers import in_process_grounding
 
         try:
             body["dossier_id"], grounder, library = await in_process_grounding(
@@ -188,7 +188,7 @@ async def _ask_http(
     async with httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5), trust_env=False) as c:
         try:
             if body.get("dossier_id"):
-                from legal_assistant.cli_dossiers import resolve_over_http
+                from legal_assistant.cli.dossiers import resolve_over_http
 
                 body["dossier_id"] = await resolve_over_http(
                     c, url, auth_headers(settings), body["dossier_id"]

@@ -13,7 +13,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from legal_assistant.cli_common import (
+from legal_assistant.cli.common import (
     auth_headers,
     backend_url,
     console,
@@ -23,7 +23,7 @@ from legal_assistant.cli_common import (
     out,
     run_cli,
 )
-from legal_assistant.cli_render import render
+from legal_assistant.cli.render import render
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.sse_client import iter_sse

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from legal_assistant.cli_common import auth_headers, backend_url, console, fail, load_settings, out
+from legal_assistant.cli.common import auth_headers, backend_url, console, fail, load_settings, out
 from legal_assistant.config import Settings
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.sse_client import iter_sse

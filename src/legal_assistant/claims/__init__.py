@@ -1,0 +1,1 @@
+"""Claim-level citation checking (see model.py for the shapes)."""

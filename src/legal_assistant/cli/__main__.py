@@ -1,0 +1,5 @@
+"""`python -m legal_assistant.cli`."""
+
+from legal_assistant.cli.main import app
+
+app()

@@ -1,0 +1,2 @@
+"""Court decisions read the way a jurist reads them: header, zones, numbered paragraphs,
+visa (pure functions, run at ingestion), and the fiche d'arrêt built from them."""
