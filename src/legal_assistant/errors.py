@@ -182,6 +182,22 @@ _CATALOG.update(
     }
 )
 
+_CATALOG.update(
+    {
+        # --- fiche d'arrêt (judgments/brief.py, api/routes/briefs.py)
+        "not_a_judgment": (
+            422,
+            "❌ Ce document n'est pas une décision de justice : pas de fiche d'arrêt.",
+            "❌ This document is not a court decision: no case brief.",
+        ),
+        "brief_not_ready": (
+            409,
+            "⏳ Le document est encore en cours d'analyse ; la fiche sera possible ensuite.",
+            "⏳ The document is still being processed; the brief will be possible then.",
+        ),
+    }
+)
+
 ERROR_CODES = frozenset(_CATALOG)
 
 

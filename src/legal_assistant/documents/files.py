@@ -2,8 +2,9 @@
 writes them.
 
 Layout: `<data_dir>/dossiers/<dossier_id>/files/<document_id>` (the original bytes),
-`.../extracted/<document_id>.json` (pages and passages, for the viewer), `.../index/`
-(the retrieval index). Paths are built only from ids this app generated (32 hex), never
+`.../extracted/<document_id>.json` (pages and passages, for the viewer),
+`.../briefs/<document_id>.json` (a judgment's fiche d'arrêt), `.../index/` (the retrieval
+index). Paths are built only from ids this app generated (32 hex), never
 from a file name: the user's file name is kept for display only, sanitised.
 
 The upload is read from the request stream as it arrives, counted, hashed (sha256) and
@@ -124,6 +125,9 @@ class DossierFiles:
     def extracted_path(self, dossier_id: str, document_id: str) -> Path:
         return self.dossier_dir(dossier_id) / "extracted" / f"{_checked(document_id)}.json"
 
+    def brief_path(self, dossier_id: str, document_id: str) -> Path:
+        return self.dossier_dir(dossier_id) / "briefs" / f"{_checked(document_id)}.json"
+
     def index_dir(self, dossier_id: str) -> Path:
         return self.dossier_dir(dossier_id) / "index"
 
@@ -157,6 +161,7 @@ class DossierFiles:
     def remove_document(self, dossier_id: str, document_id: str) -> None:
         self.file_path(dossier_id, document_id).unlink(missing_ok=True)
         self.extracted_path(dossier_id, document_id).unlink(missing_ok=True)
+        self.brief_path(dossier_id, document_id).unlink(missing_ok=True)
 
     def remove_dossier(self, dossier_id: str) -> None:
         shutil.rmtree(self.dossier_dir(dossier_id), ignore_errors=True)
