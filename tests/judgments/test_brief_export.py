@@ -8,8 +8,8 @@ import io
 from corpus_judgments import zoned_decision
 from docx import Document
 
-from legal_assistant.judgments.extractive import ExtractiveFiche
 from legal_assistant.judgments.export import to_docx, to_markdown
+from legal_assistant.judgments.extractive import ExtractiveFiche
 from legal_assistant.judgments.fiche import Brief, Statement
 
 NAME = "ECLI_FR_CCASS_2024_C201162"
