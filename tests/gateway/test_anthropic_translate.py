@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.gateway.anthropic import MessageBuilder, StopScanner, parse_request
+from legal_assistant.gateway.anthropic import parse_request
+from legal_assistant.gateway.anthropic_reply import MessageBuilder, StopScanner
 
 USER = [{"role": "user", "content": "Bonjour"}]
 
@@ -61,7 +62,13 @@ def test_request_translates_system_blocks_and_sampling() -> None:
     [
         ({"messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}, "image"),
         ({"messages": [{"role": "user", "content": [{"type": "document"}]}]}, "document"),
-        ({"tools": [{"name": "t"}]}, "tools"),
+        ({"tools": [{"name": "t"}]}, "tools.0.input_schema"),
+        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "server tools"),
+        ({"tool_choice": {"type": "any"}}, "requires tools"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]},
+            "tool use id",
+        ),
         ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
         ({"output_config": {"format": {"type": "json_schema"}}}, "structured"),
         ({"messages": [*USER, {"role": "assistant", "content": "Sure"}]}, "prefill"),
@@ -167,3 +174,96 @@ def test_message_builder_stops_at_a_stop_sequence() -> None:
     msg = b.message()
     assert msg["stop_reason"] == "stop_sequence" and msg["stop_sequence"] == "##"
     assert msg["usage"]["output_tokens"] == 2  # chunks seen: the engine's count never came
+
+
+def test_tool_use_history_becomes_openai_tool_calls_and_tool_messages() -> None:
+    tools = [{"name": "lire", "input_schema": {"type": "object"}}]
+    req = parse_request(
+        {
+            "model": "m",
+            "max_tokens": 9,
+            "tools": tools,
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+            "messages": [
+                *USER,
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": "Je lis."},
+                        {"type": "tool_use", "id": "toolu_1", "name": "lire", "input": {"p": "é"}},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"},
+                        {"type": "text", "text": "Et alors ?"},
+                    ],
+                },
+            ],
+        }
+    )
+    assert req.uses_tools
+    assert req.openai["parallel_tool_calls"] is False
+    assert req.openai["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": "Je lis.",
+            "tool_calls": [
+                {"id": "toolu_1", "type": "function",
+                 "function": {"name": "lire", "arguments": '{"p": "é"}'}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"},
+        {"role": "user", "content": "Et alors ?"},
+    ]  # fmt: skip
+
+
+def _call(index: int, *, id: str | None = None, name: str | None = None, args: str = "") -> Any:
+    function: dict[str, Any] = {"arguments": args}
+    if name is not None:
+        function["name"] = name
+    call: dict[str, Any] = {"index": index, "function": function}
+    if id is not None:
+        call["id"] = id
+    return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+
+
+def test_message_builder_text_then_tool_calls_as_blocks() -> None:
+    b = MessageBuilder("m", tools=True)
+    raw = b.start() + b.feed(_chunk("Je cherche."))
+    raw += b.feed(_call(0, id="call_a", name="lire")) + b.feed(_call(0, args='{"p"'))
+    raw += b.feed(_call(0, args=': "x"}')) + b.feed(_call(1, id="bad id!", name="b", args="{}"))
+    raw += b.feed(_chunk(None, "tool_calls")) + b.finish()
+    events = _events(raw)
+    assert [(n, d.get("index")) for n, d in events] == [
+        ("message_start", None),
+        ("content_block_start", 0),
+        ("content_block_delta", 0),
+        ("content_block_stop", 0),
+        ("content_block_start", 1),
+        ("content_block_delta", 1),
+        ("content_block_delta", 1),
+        ("content_block_stop", 1),
+        ("content_block_start", 2),
+        ("content_block_delta", 2),
+        ("content_block_stop", 2),
+        ("message_delta", None),
+        ("message_stop", None),
+    ]
+    assert events[4][1]["content_block"] == {
+        "type": "tool_use", "id": "call_a", "name": "lire", "input": {}
+    }  # fmt: skip
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+    content = b.message()["content"]
+    assert content[0] == {"type": "text", "text": "Je cherche."}
+    assert content[1] == {"type": "tool_use", "id": "call_a", "name": "lire", "input": {"p": "x"}}
+    assert content[2]["id"].startswith("toolu_") and content[2]["input"] == {}
+
+
+def test_message_builder_reports_arguments_that_are_not_an_object() -> None:
+    b = MessageBuilder("m", tools=True)
+    b.start()
+    b.feed(_call(0, id="c", name="lire", args="[1, 2]"))
+    assert b.bad_tool_call() is not None
+    assert _events(b.finish())[-1][0] == "error"

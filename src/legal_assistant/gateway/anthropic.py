@@ -1,46 +1,47 @@
-"""Anthropic Messages ⇄ OpenAI chat: the request, the answer, the event sequence.
+"""Anthropic Messages → OpenAI chat: the request, and Anthropic's error shapes.
 
-Supported: system prompt (string or text blocks), multi-turn text content, `max_tokens`,
-`temperature`, `top_p`, `top_k`, `stop_sequences`, `stop_reason` (`end_turn`,
-`max_tokens`, `stop_sequence`) and `usage`. What a local text model cannot do (images,
-documents, tools, extended thinking, an assistant prefill) is refused with Anthropic's
-`invalid_request_error` and a message naming the feature — never silently dropped,
-which would give the client a confident answer to a question it did not ask.
+Translated: the system prompt (string or text blocks), multi-turn content, `max_tokens`,
+`temperature`, `top_p`, `top_k`, `stop_sequences`, and tool use:
 
-Stop sequences are matched here, not by the engine: an OpenAI `finish_reason: "stop"`
-does not say whether a stop sequence or the end of the turn ended the answer, and
-Anthropic's `stop_reason`/`stop_sequence` must. Text that could be the start of a stop
-sequence is held back until it is not (nothing is held when no stop sequence is given),
-and the upstream request is closed at the match so the engine stops generating.
+- `tools` (`name`, `description`, `input_schema`) → OpenAI function tools;
+- `tool_choice`: `auto` → `"auto"`, `any` → `"required"`, `tool` → `"required"` with only
+  that tool offered (the one form every engine enforces), `none` → no tools sent;
+  `disable_parallel_tool_use` → `parallel_tool_calls: false`;
+- an assistant's `tool_use` blocks → its `tool_calls` (arguments as a JSON string);
+- a user's `tool_result` blocks → `role: "tool"` messages (`tool_call_id`), placed right
+  after the assistant message, before the user's own text; a result with `is_error` is
+  prefixed `Error: ` (OpenAI's tool message has no error flag: the model reads it).
+
+What a local model cannot do (images, documents, server tools, extended thinking, an
+assistant prefill) is refused with Anthropic's `invalid_request_error` and a message
+naming the feature — never silently dropped, which would give the client a confident
+answer to a question it did not ask. The answer side is in `anthropic_reply.py`.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from legal_assistant.errors import LegalAssistantError
 
-# Request fields for features a local text model does not have.
+# Request fields for features a local model does not have.
 _UNSUPPORTED_FIELDS = {
-    "tools": "tools (tool use)",
     "mcp_servers": "MCP servers",
     "container": "containers",
 }
 _UNSUPPORTED_BLOCKS = {
     "image": "image content blocks",
     "document": "document content blocks",
-    "tool_use": "tool_use content blocks",
-    "tool_result": "tool_result content blocks",
     "server_tool_use": "server tool use",
     "web_search_tool_result": "web search results",
     "thinking": "thinking content blocks",
     "redacted_thinking": "thinking content blocks",
     "search_result": "search_result content blocks",
 }
-_STOP_REASONS = {"length": "max_tokens", "stop": "end_turn"}
+MAX_TOOL_NAME = 128
+ERROR_PREFIX = "Error: "
 
 
 def invalid(detail: str) -> LegalAssistantError:
@@ -56,7 +57,7 @@ def invalid(detail: str) -> LegalAssistantError:
 def unsupported(feature: str) -> LegalAssistantError:
     return invalid(
         f"{feature} are not supported by this gateway: the local models it serves take "
-        "text only. Send text content blocks."
+        "text and tool use only."
     )
 
 
@@ -67,30 +68,106 @@ class MessagesRequest:
     stream: bool = False
     stop_sequences: tuple[str, ...] = ()
 
+    @property
+    def uses_tools(self) -> bool:
+        """Tools reach the engine (so the model must be able to call them)."""
+        return bool(self.openai.get("tools"))
+
+
+def _block(block: Any, where: str) -> str:
+    """A content block's type, validated as a dict with a 'type'."""
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        raise invalid(f"{where}: expected a content block with a 'type'")
+    kind = str(block["type"])
+    if kind in _UNSUPPORTED_BLOCKS:
+        raise unsupported(_UNSUPPORTED_BLOCKS[kind])
+    return kind
+
+
+def _text(block: dict[str, Any], where: str) -> str:
+    if not isinstance(block.get("text"), str):
+        raise invalid(f"{where}.text: a string is required")
+    return str(block["text"])
+
 
 def _text_of(content: Any, where: str) -> str:
-    """The text of a message's content: a string, or a list of text blocks."""
+    """The text of a content: a string, or a list of text blocks."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise invalid(f"{where}: content must be a string or a list of content blocks")
     parts: list[str] = []
     for i, block in enumerate(content):
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise invalid(f"{where}.content.{i}: expected a content block with a 'type'")
-        kind = block["type"]
-        if kind in _UNSUPPORTED_BLOCKS:
-            raise unsupported(_UNSUPPORTED_BLOCKS[kind])
+        kind = _block(block, f"{where}.content.{i}")
         if kind != "text":
-            raise invalid(f"{where}.content.{i}: unknown content block type {kind[:40]!r}")
-        if not isinstance(block.get("text"), str):
-            raise invalid(f"{where}.content.{i}.text: a string is required")
-        parts.append(block["text"])
+            raise invalid(f"{where}.content.{i}: expected a text block, not {kind[:40]!r}")
+        parts.append(_text(block, f"{where}.content.{i}"))
     return "".join(parts)
 
 
-def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
+def _id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 256:
+        raise invalid(f"{where}: a tool use id (a non-empty string) is required")
+    return value
+
+
+def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+    content = block.get("content")
+    text = "" if content is None else _text_of(content, f"{where}.content")
+    if block.get("is_error") is True:
+        text = ERROR_PREFIX + text
+    return {"role": "tool", "tool_call_id": _id(block.get("tool_use_id"), where), "content": text}
+
+
+def _user(content: Any, where: str) -> list[dict[str, Any]]:
+    """A user message: its tool results first (OpenAI wants them right after the
+    assistant's calls), then its text, if any."""
+    if not isinstance(content, list):
+        return [{"role": "user", "content": _text_of(content, where)}]
+    results: list[dict[str, Any]] = []
+    parts: list[str] = []
+    for i, block in enumerate(content):
+        at = f"{where}.content.{i}"
+        kind = _block(block, at)
+        if kind == "tool_result":
+            results.append(_tool_result(block, at))
+        elif kind == "text":
+            parts.append(_text(block, at))
+        else:
+            raise invalid(f"{at}: unknown content block type {kind[:40]!r}")
+    if parts or not results:
+        results.append({"role": "user", "content": "".join(parts)})
+    return results
+
+
+def _assistant(content: Any, where: str) -> dict[str, Any]:
+    if not isinstance(content, list):
+        return {"role": "assistant", "content": _text_of(content, where)}
+    parts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for i, block in enumerate(content):
+        at = f"{where}.content.{i}"
+        kind = _block(block, at)
+        if kind == "text":
+            parts.append(_text(block, at))
+        elif kind == "tool_use":
+            name, args = block.get("name"), block.get("input", {})
+            if not isinstance(name, str) or not name:
+                raise invalid(f"{at}.name: a tool name is required")
+            if not isinstance(args, dict):
+                raise invalid(f"{at}.input: an object is required")
+            function = {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}
+            calls.append({"id": _id(block.get("id"), at), "type": "function", "function": function})
+        else:
+            raise invalid(f"{at}: unknown content block type {kind[:40]!r}")
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(parts)}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     system = body.get("system")
     if system is not None:
         text = _text_of(system, "system")
@@ -103,15 +180,83 @@ def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
         if not isinstance(m, dict):
             raise invalid(f"messages.{i}: expected an object with 'role' and 'content'")
         role = m.get("role")
-        if role not in ("user", "assistant"):
+        if role == "user":
+            out.extend(_user(m.get("content"), f"messages.{i}"))
+        elif role == "assistant":
+            out.append(_assistant(m.get("content"), f"messages.{i}"))
+        else:
             raise invalid(f"messages.{i}.role: expected 'user' or 'assistant'")
-        out.append({"role": str(role), "content": _text_of(m.get("content"), f"messages.{i}")})
     if out[-1]["role"] == "assistant":
         raise invalid(
             "a final assistant message (prefill) is not supported: the local engines "
             "start a new assistant turn. End with a user message."
         )
     return out
+
+
+def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = body.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise invalid("tools: a list of tools is required")
+    out: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise invalid(f"tools.{i}: expected an object with 'name' and 'input_schema'")
+        kind = tool.get("type")
+        if kind not in (None, "custom"):
+            raise unsupported(f"server tools ({str(kind)[:60]!r})")
+        name = tool.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOOL_NAME:
+            raise invalid(f"tools.{i}.name: a name of 1 to {MAX_TOOL_NAME} characters is required")
+        if any(not c.isprintable() or c.isspace() for c in name):
+            raise invalid(f"tools.{i}.name: no spaces or control characters")
+        if name in names:
+            raise invalid(f"tools.{i}.name: {name!r} is given twice")
+        names.add(name)
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise invalid(f"tools.{i}.input_schema: a JSON schema object is required")
+        function: dict[str, Any] = {"name": name, "parameters": schema}
+        description = tool.get("description")
+        if description is not None:
+            if not isinstance(description, str):
+                raise invalid(f"tools.{i}.description: a string is required")
+            function["description"] = description
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def _tool_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """`tools`, `tool_choice` and `parallel_tool_calls` of the OpenAI body (or none)."""
+    tools = _tools(body)
+    choice = body.get("tool_choice")
+    if choice is None:
+        choice = {"type": "auto"}
+    if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
+        raise invalid("tool_choice: expected {'type': 'auto' | 'any' | 'tool' | 'none'}")
+    kind = choice["type"]
+    if kind == "none" or (not tools and kind == "auto"):
+        return {}
+    if not tools:
+        raise invalid(f"tool_choice {kind!r} requires tools")
+    fields: dict[str, Any] = {"tools": tools, "tool_choice": "auto"}
+    if kind == "any":
+        fields["tool_choice"] = "required"
+    elif kind == "tool":
+        name = choice.get("name")
+        chosen = [t for t in tools if t["function"]["name"] == name]
+        if not chosen:
+            raise invalid(f"tool_choice.name: {str(name)[:80]!r} is not one of the tools")
+        fields.update(tools=chosen, tool_choice="required")
+    parallel = choice.get("disable_parallel_tool_use")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise invalid("tool_choice.disable_parallel_tool_use: a boolean is required")
+    if parallel:
+        fields["parallel_tool_calls"] = False
+    return fields
 
 
 def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
@@ -137,7 +282,7 @@ def parse_request(body: dict[str, Any], *, count_only: bool = False) -> Messages
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
         raise unsupported("extended thinking requests")
-    openai: dict[str, Any] = {"messages": _messages(body)}
+    openai: dict[str, Any] = {"messages": _messages(body), **_tool_fields(body)}
     if not count_only:
         max_tokens = body.get("max_tokens")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
@@ -156,171 +301,6 @@ def parse_request(body: dict[str, Any], *, count_only: bool = False) -> Messages
     if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
         raise invalid("stop_sequences: a list of non-empty strings is required")
     return MessagesRequest(model, openai, bool(body.get("stream")), tuple(stops))
-
-
-class StopScanner:
-    """Cuts a text stream at the first stop sequence; holds back only a tail that could
-    still become one."""
-
-    def __init__(self, stops: tuple[str, ...]) -> None:
-        self.stops = stops
-        self.matched: str | None = None
-        self._held = ""
-        self._keep = max((len(s) for s in stops), default=1) - 1
-
-    def push(self, text: str) -> str:
-        """What may be shown of `text` now; sets `matched` at a stop sequence."""
-        if not self.stops:
-            return text
-        buf = self._held + text
-        hits = [(i, s) for s in self.stops if (i := buf.find(s)) >= 0]
-        if hits:
-            # The match that completes first, as a character-by-character reader would
-            # see it, whatever the chunking (ties: the longer one, which starts earlier).
-            at, self.matched = min(hits, key=lambda h: (h[0] + len(h[1]), h[0]))
-            self._held = ""
-            return buf[:at]
-        for k in range(min(self._keep, len(buf)), 0, -1):
-            if any(s.startswith(buf[-k:]) for s in self.stops):
-                self._held = buf[-k:]
-                return buf[:-k]
-        self._held = ""
-        return buf
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
-
-
-def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-PING = sse("ping", {"type": "ping"})
-_DELTA_HEAD = (
-    b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
-    b'"delta": {"type": "text_delta", "text": '
-)
-_DELTA_TAIL = b"}}\n\n"
-
-
-def error_event(error_type: str, message: str) -> bytes:
-    return sse("error", {"type": "error", "error": {"type": error_type, "message": message}})
-
-
-@dataclass
-class MessageBuilder:
-    """Turns the engine's OpenAI chunks into one Anthropic message: its stream events
-    (`start`, `feed`, `finish`) and, for a plain request, the whole message."""
-
-    model: str
-    stop_sequences: tuple[str, ...] = ()
-    id: str = field(default_factory=lambda: f"msg_{uuid.uuid4().hex[:24]}")
-    text: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
-    input_tokens: int = 0
-    output_tokens: int | None = None
-    chunks: int = 0
-
-    def __post_init__(self) -> None:
-        self._scanner = StopScanner(self.stop_sequences)
-
-    @property
-    def stopped(self) -> bool:
-        """A stop sequence matched: the caller closes the upstream request."""
-        return self._scanner.matched is not None
-
-    def start(self) -> bytes:
-        message: dict[str, Any] = {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            # Not known before the engine's usage arrives: the final message_delta has it.
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        return sse("message_start", {"type": "message_start", "message": message}) + sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        )
-
-    def feed(self, chunk: dict[str, Any]) -> bytes:
-        """One OpenAI chunk → the `text_delta` event to send (or b"")."""
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.input_tokens = int(usage.get("prompt_tokens") or 0)
-            self.output_tokens = int(usage.get("completion_tokens") or 0)
-        piece = ""
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or choice.get("message") or {}
-            content = delta.get("content")
-            if content:
-                self.chunks += 1
-                piece += content
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        if self.stopped or not piece:
-            return b""
-        return self._delta(self._scanner.push(piece))
-
-    def _delta(self, text: str) -> bytes:
-        if not text:
-            return b""
-        self.text.append(text)
-        # The hot path (one per token): only the text is encoded; same bytes as `sse()`.
-        return _DELTA_HEAD + json.dumps(text, ensure_ascii=False).encode() + _DELTA_TAIL
-
-    @property
-    def stop_reason(self) -> str:
-        if self.stopped:
-            return "stop_sequence"
-        return _STOP_REASONS.get(self.finish_reason or "stop", "end_turn")
-
-    @property
-    def usage(self) -> dict[str, int]:
-        # Cut at a stop sequence, the engine's own count never came: count the chunks.
-        out = self.output_tokens if self.output_tokens is not None and not self.stopped else None
-        return {"input_tokens": self.input_tokens, "output_tokens": out or self.chunks}
-
-    def finish(self) -> bytes:
-        tail = b"" if self.stopped else self._delta(self._scanner.flush())
-        return (
-            tail
-            + sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-            + sse(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {
-                        "stop_reason": self.stop_reason,
-                        "stop_sequence": self._scanner.matched,
-                    },
-                    "usage": self.usage,
-                },
-            )
-            + sse("message_stop", {"type": "message_stop"})
-        )
-
-    def message(self) -> dict[str, Any]:
-        if not self.stopped:
-            self._delta(self._scanner.flush())
-        return {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [{"type": "text", "text": "".join(self.text)}],
-            "stop_reason": self.stop_reason,
-            "stop_sequence": self._scanner.matched,
-            "usage": self.usage,
-        }
 
 
 # Our HTTP statuses → Anthropic's error types (https://docs.anthropic.com/en/api/errors).

@@ -33,15 +33,13 @@ from legal_assistant.api.state import AppState
 from legal_assistant.catalog import EMBEDDING_PROVIDERS, ModelRef, resolve_model_name
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.gateway.anthropic import (
-    PING,
-    MessageBuilder,
     MessagesRequest,
     error_body,
-    error_event,
     error_status,
     invalid,
     parse_request,
 )
+from legal_assistant.gateway.anthropic_reply import PING, MessageBuilder, error_event
 
 # Auth is checked inside the handlers (not as a router dependency) so that a refusal has
 # Anthropic's error shape rather than the rest of the API's. Not in our OpenAPI schema:
@@ -92,7 +90,7 @@ async def messages(request: Request, state: State) -> Response:
         await call.admit()
     except LegalAssistantError as err:
         return _refused(state, "messages", t0, err)
-    builder = MessageBuilder(req.model, req.stop_sequences)
+    builder = MessageBuilder(req.model, req.stop_sequences, tools=req.uses_tools)
     body = {**req.openai, "stream_options": {"include_usage": True}}
     if req.stream:
         return CleanupStream(
@@ -107,6 +105,9 @@ async def messages(request: Request, state: State) -> Response:
         await call.wait_ready()
         async for _ in _deltas(call, builder, body):
             pass
+        bad = builder.bad_tool_call()
+        if bad is not None:
+            raise LegalAssistantError("upstream_error", f"{ref.id}: {bad}")
         return JSONResponse(builder.message())
     except LegalAssistantError as err:
         response = anthropic_error(err)
@@ -119,7 +120,7 @@ async def messages(request: Request, state: State) -> Response:
 async def _deltas(
     call: EngineCall, builder: MessageBuilder, body: dict[str, Any]
 ) -> AsyncGenerator[bytes, None]:
-    """The engine's answer as `text_delta` events; ends (closing the upstream request, so
+    """The engine's answer as content block events; ends (closing the upstream request, so
     the engine stops) at a stop sequence."""
     async with contextlib.aclosing(call.batches(CHAT, body)) as batches:
         async for batch in batches:
