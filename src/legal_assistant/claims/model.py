@@ -22,6 +22,10 @@ class CitationCheck:
     n: int  # the source number as cited ("[3]" -> 3; "[§ 4]" -> 4 for the fiche)
     verdict: CitationVerdict
     score: float  # the support score in [0, 1] the verdict was decided on
+    # Why an unsupported citation is: "number" / "article" / "party" (named in the
+    # statement, absent from the passage), "meaning" (score under the threshold),
+    # "unknown_source" (no such passage was given). None when supported.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +42,8 @@ class Claim:
             "char_start": self.char_start,
             "char_end": self.char_end,
             "citations": [
-                {"n": c.n, "verdict": c.verdict, "score": round(c.score, 4)} for c in self.citations
+                {"n": c.n, "verdict": c.verdict, "score": round(c.score, 4), "reason": c.reason}
+                for c in self.citations
             ],
             "verdict": self.verdict,
         }

@@ -1,0 +1,161 @@
+"""The claim checker: does each cited passage back the statement that cites it?
+
+`ClaimChecker.check(answer, sources)` splits the answer into statements (statements.py),
+and scores every (statement, cited passage) pair on two grounds:
+- meaning: the cosine of the two texts' e5 embeddings (the bundled multilingual-e5-small,
+  through the supervised embedding engine: `embed` is `Embedder.queries`), one batched
+  request per check for every statement and passage involved;
+- substance (substance.py): the numbers, article references and parties the statement
+  names must be in the passage (a veto), and the share of its content words found there.
+
+A citation is `supported` when nothing the statement names is missing from the passage and
+the combined score reaches the calibrated threshold. A statement is `supported` when one
+of its citations is, `unsupported` when it cites and none is (a number that is not among
+`sources` is unsupported), `uncited` when it claims something without a citation, and
+`not_a_claim` for greetings, transitions, questions and "I could not find..." sentences.
+
+Without embeddings (`embed=None`: a CLI or a test with no engine) only substance is used,
+with its own threshold; it is less accurate (it cannot see a faithful paraphrase in other
+words, nor a statement in another language than its passage): docs/claims.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from legal_assistant.claims.model import CitationCheck, Claim, Verdict
+from legal_assistant.claims.statements import Marker, Statement, split_statements
+from legal_assistant.claims.substance import Substance, compare
+
+Embed = Callable[[Sequence[str]], Awaitable[npt.NDArray[np.float32]]]
+
+# Calibrated on the dev half of benchmarks/data/claims/pairs.jsonl (built by
+# benchmarks/claims_set.py from the Code civil and Cour de cassation decisions of
+# /work/shared/corpus; measured with benchmarks/claims.py; docs/claims.md). The held-out
+# half was not looked at to choose them.
+#
+# e5 cosines cluster high (0.75-0.95 for any two legal sentences): meaning is the cosine
+# rescaled from [MEANING_FLOOR, MEANING_CEIL] to [0, 1].
+MEANING_FLOOR = 0.80
+MEANING_CEIL = 0.95
+# The score is MEANING_WEIGHT * meaning + (1 - MEANING_WEIGHT) * coverage.
+MEANING_WEIGHT = 0.5
+SUPPORT_THRESHOLD = 0.60
+# A statement in another language than its passage shares no words with it: meaning alone
+# decides, at a stricter cosine.
+MEANING_ALONE = 0.90
+# Substance only (no embedding engine): the share of content words found.
+COVERAGE_ONLY_THRESHOLD = 0.75
+
+# Reasons a citation is unsupported (CitationCheck.reason).
+Reason = str
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """How well one passage backs one statement."""
+
+    supported: bool
+    score: float  # 0..1, what `supported` was decided on (with the substance veto)
+    cosine: float | None  # None without embeddings
+    coverage: float
+    reason: Reason | None  # why not supported: "number", "article", "party", "meaning"
+
+    def citation(self, n: int) -> CitationCheck:
+        return CitationCheck(
+            n=n,
+            verdict="supported" if self.supported else "unsupported",
+            score=self.score,
+            reason=self.reason,
+        )
+
+
+def judge(statement: Substance, passage: Substance, cosine: float | None) -> Support:
+    """The verdict on one pair, from its substance and (when known) its cosine."""
+    comparison = compare(statement, passage)
+    coverage = comparison.coverage
+    if cosine is None:
+        score = coverage
+        enough = score >= COVERAGE_ONLY_THRESHOLD
+    else:
+        meaning = min(1.0, max(0.0, (cosine - MEANING_FLOOR) / (MEANING_CEIL - MEANING_FLOOR)))
+        score = MEANING_WEIGHT * meaning + (1 - MEANING_WEIGHT) * coverage
+        enough = score >= SUPPORT_THRESHOLD or cosine >= MEANING_ALONE
+    if comparison.missing is not None:
+        return Support(False, score, cosine, coverage, comparison.missing)
+    return Support(enough, score, cosine, coverage, None if enough else "meaning")
+
+
+class ClaimChecker:
+    """Checks answers against the passages they cite. Stateless between calls; one per
+    app is enough (it holds only the `embed` function)."""
+
+    def __init__(self, embed: Embed | None = None) -> None:
+        self._embed = embed
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self._embed is not None
+
+    async def check(
+        self, answer: str, sources: Mapping[int, str], *, marker: Marker = "n"
+    ) -> list[Claim]:
+        """The statements of `answer` in order, each with its verdict and, for each number
+        it cites, whether `sources[n]` backs it."""
+        statements = split_statements(answer, marker)
+        pairs = [(s, n) for s in statements if s.is_claim for n in s.citations if n in sources]
+        texts = sorted({s.claim_text for s, _ in pairs} | {sources[n] for _, n in pairs})
+        vectors = await self._vectors(texts)
+        substance = {t: Substance.of(t) for t in texts}
+        claims = []
+        for statement in statements:
+            checks = []
+            for n in statement.citations if statement.is_claim else ():
+                if n not in sources:
+                    checks.append(CitationCheck(n, "unsupported", 0.0, reason="unknown_source"))
+                    continue
+                passage = sources[n]
+                cosine = _cosine(vectors, statement.claim_text, passage)
+                support = judge(substance[statement.claim_text], substance[passage], cosine)
+                checks.append(support.citation(n))
+            claims.append(_claim(statement, tuple(checks)))
+        return claims
+
+    async def support(self, statement: str, passage: str) -> Support:
+        """How well `passage` backs the one statement `statement` (its markers ignored)."""
+        vectors = await self._vectors([statement, passage])
+        return judge(
+            Substance.of(statement), Substance.of(passage), _cosine(vectors, statement, passage)
+        )
+
+    async def _vectors(self, texts: list[str]) -> dict[str, npt.NDArray[np.float32]] | None:
+        if self._embed is None or not texts:
+            return None
+        matrix = await self._embed(texts)
+        return {t: matrix[i] for i, t in enumerate(texts)}
+
+
+def _cosine(
+    vectors: dict[str, npt.NDArray[np.float32]] | None, statement: str, passage: str
+) -> float | None:
+    if vectors is None:
+        return None
+    # The engine's vectors are L2-normalised: the dot product is the cosine.
+    return float(np.dot(vectors[statement], vectors[passage]))
+
+
+def _claim(statement: Statement, checks: tuple[CitationCheck, ...]) -> Claim:
+    verdict: Verdict
+    if not statement.is_claim:
+        verdict = "not_a_claim"
+    elif not statement.citations:
+        verdict = "uncited"
+    elif any(c.verdict == "supported" for c in checks):
+        verdict = "supported"
+    else:
+        verdict = "unsupported"
+    return Claim(statement.text, statement.start, statement.end, checks, verdict)
