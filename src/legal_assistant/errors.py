@@ -198,6 +198,18 @@ _CATALOG.update(
     }
 )
 
+_CATALOG.update(
+    {
+        # --- a document read as a court decision (api/routes/judgments.py)
+        "judgment_not_ready": (
+            409,
+            "⏳ Le document n'est pas encore prêt : sa structure sera disponible après son "
+            "indexation.",
+            "⏳ The document is not ready yet: its structure will be available once it is indexed.",
+        ),
+    }
+)
+
 ERROR_CODES = frozenset(_CATALOG)
 
 

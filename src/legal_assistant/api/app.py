@@ -34,6 +34,7 @@ from legal_assistant.api.routes import (
 )
 from legal_assistant.api.routes import documents as document_routes
 from legal_assistant.api.routes import dossiers as dossier_routes
+from legal_assistant.api.routes import judgments as judgment_routes
 from legal_assistant.api.routes import settings as settings_routes
 from legal_assistant.api.state import AppState
 from legal_assistant.chat.grounding import Grounder
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations,
         dossier_routes,
         document_routes,
+        judgment_routes,
         openai_gateway,
         embeddings,
         anthropic_gateway,

@@ -28,10 +28,10 @@ from legal_assistant.documents.files import DossierFiles, ReceivedFile
 from legal_assistant.documents.jobs import DossierEvents, document_event
 from legal_assistant.documents.library import DossierLibrary, call
 from legal_assistant.documents.model import Extracted, Passage
-from legal_assistant.documents.passages import split_passages
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.judgments.labels import read_document
 from legal_assistant.runtime.supervisor import Supervisor
-from legal_assistant.store import Database, dossiers, new_id
+from legal_assistant.store import Database, dossiers, judgments, new_id
 from legal_assistant.store import documents as docs
 
 log = logging.getLogger("legal_assistant")
@@ -189,6 +189,7 @@ class IngestionService:
         await self._cancel_job(document_id)
         await self.library.remove(dossier_id, document_id)
         self.files.remove_document(dossier_id, document_id)
+        await judgments.delete_judgment(self.db, document_id)
         await docs.delete_document(self.db, document_id)
 
     async def delete_document(self, dossier_id: str, document_id: str) -> None:
@@ -281,7 +282,8 @@ class IngestionService:
             raise LegalAssistantError("file_missing")
         await self._progress(doc, "extracting", 0, 0, 0.0)
         extracted = await self._extract(doc, path)
-        passages: list[Passage] = await asyncio.to_thread(split_passages, extracted)
+        # Passages, and the document read as a court decision (labels "§ n" by zone).
+        passages, judgment = await asyncio.to_thread(read_document, extracted)
         self.files.write_extracted(doc.dossier_id, doc.id, _viewer_data(extracted, passages))
 
         embedder = self.library.embedder
@@ -312,6 +314,9 @@ class IngestionService:
             else np.zeros((0, embedder.dimension), dtype=np.float32)
         )
         await self.library.add(doc.dossier_id, doc.id, passages, vectors, embedder.dimension)
+        await judgments.save_judgment(
+            self.db, dossier_id=doc.dossier_id, document_id=doc.id, judgment=judgment
+        )
         pages = extracted.pages
         await docs.update_document(
             self.db,

@@ -95,5 +95,43 @@ class Judgment:
         return data
 
     @staticmethod
+    def from_dict(data: dict[str, Any]) -> Judgment:
+        """The inverse of `to_dict` (a stored or received structure)."""
+        if not data.get("is_judgment"):
+            return Judgment.not_a_judgment()
+        attacked = data.get("attacked")
+        return Judgment(
+            is_judgment=True,
+            court=data.get("court"),
+            formation=data.get("formation"),
+            date=data.get("date"),
+            numbers=tuple(data.get("numbers") or ()),
+            solution=data.get("solution"),
+            president=data.get("president"),
+            publication=data.get("publication"),
+            ecli=data.get("ecli"),
+            attacked=Attacked(attacked.get("court"), attacked.get("date")) if attacked else None,
+            parties=tuple(Party(p["name"], p["role"]) for p in data.get("parties") or ()),
+            visa=tuple(
+                Visa(v["article"], v.get("code"), v["text"]) for v in data.get("visa") or ()
+            ),
+            zones=tuple(
+                ZoneSpan(
+                    z["zone"],
+                    z.get("title"),
+                    z["page"],
+                    z["char_start"],
+                    z["char_end"],
+                    tuple(z.get("paragraphs") or ()),
+                )
+                for z in data.get("zones") or ()
+            ),
+            paragraphs=tuple(
+                Paragraph(p["n"], p["zone"], p["page"], p["char_start"], p["char_end"])
+                for p in data.get("paragraphs") or ()
+            ),
+        )
+
+    @staticmethod
     def not_a_judgment() -> Judgment:
         return Judgment(is_judgment=False)

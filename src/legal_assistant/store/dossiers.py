@@ -143,6 +143,7 @@ async def delete_dossier(db: Database, dossier_id: str) -> bool:
         " DELETE message WHERE conversation IN $convs;"
         " DELETE conversation WHERE dossier_id = $key;"
         " DELETE document WHERE dossier_id = $key;"
+        " DELETE judgment WHERE dossier_id = $key;"
         " DELETE $id RETURN BEFORE;"
         " COMMIT TRANSACTION;",
         {"id": dossier_rid(dossier_id), "key": dossier_id},

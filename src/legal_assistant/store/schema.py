@@ -47,3 +47,16 @@ DOSSIER_SCHEMA: tuple[str, ...] = (
     "DEFINE INDEX IF NOT EXISTS document_sha256 ON document FIELDS dossier_id, sha256",
     "DEFINE INDEX IF NOT EXISTS document_status ON document FIELDS status",
 )
+
+# The structure of a document read as a court decision (store/judgments.py): one row per
+# document, keyed by the document's id, written by its ingestion job. `data` is the
+# Judgment's JSON (judgments/model.py `to_dict`), kept as a string: its shape is the
+# API contract, validated by the parser's types, not by the database.
+JUDGMENT_SCHEMA: tuple[str, ...] = (
+    "DEFINE TABLE IF NOT EXISTS judgment SCHEMAFULL",
+    "DEFINE FIELD IF NOT EXISTS dossier_id ON judgment TYPE string",
+    "DEFINE FIELD IF NOT EXISTS is_judgment ON judgment TYPE bool",
+    "DEFINE FIELD IF NOT EXISTS data ON judgment TYPE string",
+    "DEFINE FIELD IF NOT EXISTS updated_at ON judgment TYPE datetime",
+    "DEFINE INDEX IF NOT EXISTS judgment_dossier ON judgment FIELDS dossier_id",
+)

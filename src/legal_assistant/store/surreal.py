@@ -42,7 +42,7 @@ from surrealdb import (
 )
 
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.store.schema import DOSSIER_SCHEMA
+from legal_assistant.store.schema import DOSSIER_SCHEMA, JUDGMENT_SCHEMA
 
 _Client = AsyncEmbeddedSurrealConnection | AsyncWsSurrealConnection | AsyncHttpSurrealConnection
 
@@ -89,6 +89,7 @@ SCHEMA: tuple[str, ...] = (
     "DEFINE FIELD IF NOT EXISTS sources ON message TYPE option<array<object>> FLEXIBLE",
     "DEFINE FIELD IF NOT EXISTS citations ON message TYPE option<array<int>>",
     *DOSSIER_SCHEMA,
+    *JUDGMENT_SCHEMA,
 )
 
 

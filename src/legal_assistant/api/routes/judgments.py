@@ -1,0 +1,65 @@
+"""A document read as a court decision: `GET …/documents/{doc_id}/judgment`.
+
+200 with the structure (judgments/model.py `to_dict`, the API contract in docs/api.md),
+`{"is_judgment": false}` for a document that is not a decision, 409
+`judgment_not_ready` while the document is being ingested (or has failed), 404 for an
+unknown dossier or document. A ready document ingested before judgments were read has
+no stored structure: it is read once from its extracted pages and stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from legal_assistant.api.deps import ApiKey, State, request_language
+from legal_assistant.api.routes.documents import document_not_found
+from legal_assistant.api.routes.dossiers import existing_dossier, ingestion
+from legal_assistant.documents.model import Page
+from legal_assistant.errors import LegalAssistantError
+from legal_assistant.judgments.model import Judgment
+from legal_assistant.judgments.parse import analyse
+from legal_assistant.store import documents as document_store
+from legal_assistant.store import judgments as judgment_store
+
+router = APIRouter(dependencies=[ApiKey])
+
+
+@router.get("/api/dossiers/{dossier_id}/documents/{document_id}/judgment")
+async def document_judgment(
+    dossier_id: str, document_id: str, state: State, request: Request
+) -> dict[str, Any]:
+    """The decision's header, zones, numbered paragraphs and visa."""
+    await existing_dossier(state, dossier_id)
+    doc = await document_store.get_document(
+        state.db, dossier_id, document_id, request_language(request)
+    )
+    if doc is None:
+        raise document_not_found(document_id)
+    if doc.status == "failed":
+        raise LegalAssistantError(
+            "judgment_not_ready",
+            "document status failed",
+            message_fr="❌ L'indexation de ce document a échoué : sa structure n'a pas été lue.",
+            message_en="❌ This document failed to be indexed: its structure was not read.",
+        )
+    if doc.status != "ready":
+        raise LegalAssistantError("judgment_not_ready", f"document status {doc.status}")
+    judgment = await judgment_store.get_judgment(state.db, dossier_id, doc.id)
+    if judgment is None:
+        judgment = await _read_stored_pages(state, dossier_id, doc.id)
+    return judgment.to_dict()
+
+
+async def _read_stored_pages(state: Any, dossier_id: str, document_id: str) -> Judgment:
+    data = ingestion(state).files.read_extracted(dossier_id, document_id)
+    if data is None:
+        raise LegalAssistantError("judgment_not_ready", "no extracted text")
+    pages = [Page(number=p["number"], text=p["text"]) for p in data["pages"]]
+    judgment = await asyncio.to_thread(analyse, pages, bool(data.get("paginated")))
+    await judgment_store.save_judgment(
+        state.db, dossier_id=dossier_id, document_id=document_id, judgment=judgment
+    )
+    return judgment
