@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(CURDIR)/scripts/uv
 
-.PHONY: run test install lint browser engines system-deps bench clean
+.PHONY: run test install lint browser engines system-deps claude-code bench clean
 
 install:
 	$(UV) sync --frozen
@@ -29,7 +29,11 @@ browser:
 engines: install
 	$(UV) run legal-assistant engines install llamacpp
 
-test: lint browser engines system-deps
+# Claude Code (npm), pinned, into .tools/claude-code: tests/gateway/test_claude_code.py runs it.
+claude-code:
+	scripts/ensure-claude-code
+
+test: lint browser engines system-deps claude-code
 	$(UV) run pytest
 
 bench: install engines

@@ -69,7 +69,11 @@ def test_request_translates_system_blocks_and_sampling() -> None:
             {"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]},
             "tool use id",
         ),
-        ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
+        (
+            {"messages": [*USER, {"role": "assistant", "content": [{"type": "thinking"}]}]},
+            "thinking",
+        ),
+        ({"messages": [{"role": "system", "content": "x"}]}, "user message"),
         ({"output_config": {"format": {"type": "json_schema"}}}, "structured"),
         ({"messages": [*USER, {"role": "assistant", "content": "Sure"}]}, "prefill"),
         ({"messages": []}, "messages"),
@@ -91,9 +95,26 @@ def test_unsupported_or_invalid_requests_are_refused_by_name(
     assert needle in caught.value.detail
 
 
-def test_disabled_thinking_is_accepted() -> None:
-    body = {"model": "m", "max_tokens": 5, "messages": USER, "thinking": {"type": "disabled"}}
-    assert parse_request(body).openai["max_tokens"] == 5
+@pytest.mark.parametrize("kind", ["disabled", "enabled", "adaptive"])
+def test_thinking_requests_are_accepted_and_ignored(kind: str) -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": USER, "thinking": {"type": kind}}
+    assert parse_request(body).openai == {"messages": USER, "max_tokens": 5}
+
+
+def test_system_messages_join_the_system_prompt() -> None:
+    """What Claude Code sends: system blocks, then its environment as a system message
+    after the first user message."""
+    req = parse_request(
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "system": [{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}}],
+            "messages": [*USER, {"role": "system", "content": [{"type": "text", "text": "B"}]}],
+            "context_management": {"edits": []},
+            "output_config": {"effort": "high"},
+        }
+    )
+    assert req.openai["messages"] == [{"role": "system", "content": "A\n\nB"}, *USER]
 
 
 @given(
@@ -267,3 +288,29 @@ def test_message_builder_reports_arguments_that_are_not_an_object() -> None:
     b.feed(_call(0, id="c", name="lire", args="[1, 2]"))
     assert b.bad_tool_call() is not None
     assert _events(b.finish())[-1][0] == "error"
+
+
+def test_deferred_tools_are_hidden_until_a_tool_reference_loads_them() -> None:
+    schema = {"type": "object"}
+    tools = [
+        {"name": "Read", "input_schema": schema},
+        {"name": "Cron", "input_schema": schema, "defer_loading": True},
+    ]
+    first = parse_request({"model": "m", "max_tokens": 5, "messages": USER, "tools": tools})
+    assert [t["function"]["name"] for t in first.openai["tools"]] == ["Read"]
+    search = {"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {"q": "cron"}}
+    loaded = {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": [{"type": "tool_reference", "tool_name": "Cron"}],
+    }
+    messages = [
+        *USER,
+        {"role": "assistant", "content": [search]},
+        {"role": "user", "content": [loaded]},
+    ]
+    later = parse_request({"model": "m", "max_tokens": 5, "messages": messages, "tools": tools})
+    assert [t["function"]["name"] for t in later.openai["tools"]] == ["Read", "Cron"]
+    assert later.openai["messages"][-1] == {
+        "role": "tool", "tool_call_id": "t1", "content": "Tool loaded: Cron\n"
+    }  # fmt: skip

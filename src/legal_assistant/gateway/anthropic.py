@@ -8,14 +8,20 @@ Translated: the system prompt (string or text blocks), multi-turn content, `max_
   that tool offered (the one form every engine enforces), `none` → no tools sent;
   `disable_parallel_tool_use` → `parallel_tool_calls: false`;
 - an assistant's `tool_use` blocks → its `tool_calls` (arguments as a JSON string);
+- tools with `defer_loading: true` are not shown to the engine until a `tool_reference`
+  block in a tool result (Claude Code's tool search) loads them, as Anthropic does;
 - a user's `tool_result` blocks → `role: "tool"` messages (`tool_call_id`), placed right
   after the assistant message, before the user's own text; a result with `is_error` is
   prefixed `Error: ` (OpenAI's tool message has no error flag: the model reads it).
 
-What a local model cannot do (images, documents, server tools, extended thinking, an
-assistant prefill) is refused with Anthropic's `invalid_request_error` and a message
-naming the feature — never silently dropped, which would give the client a confident
-answer to a question it did not ask. The answer side is in `anthropic_reply.py`.
+System messages inside `messages` (Claude Code sends one) join the system prompt.
+Accepted and ignored: `thinking` (the local models do not think on request: the answer
+has no thinking blocks, which clients accept), `output_config.effort`,
+`context_management`, `metadata`, `cache_control`. What a local model cannot do
+(images, documents, server tools, structured outputs, an assistant prefill) is refused
+with Anthropic's `invalid_request_error` and a message naming the feature — never
+silently dropped, which would give the client a confident answer to a question it did
+not ask. The answer side is in `anthropic_reply.py`.
 """
 
 from __future__ import annotations
@@ -111,9 +117,39 @@ def _id(value: Any, where: str) -> str:
     return value
 
 
+def _result_text(content: Any, where: str) -> str:
+    """A tool result's content: a string, or text and `tool_reference` blocks (Claude
+    Code's tool search answers with the names of the deferred tools it loaded)."""
+    if not isinstance(content, list):
+        return _text_of(content, where)
+    parts: list[str] = []
+    for i, block in enumerate(content):
+        kind = _block(block, f"{where}.{i}")
+        if kind == "tool_reference":
+            parts.append(f"Tool loaded: {str(block.get('tool_name'))[:MAX_TOOL_NAME]}\n")
+        elif kind == "text":
+            parts.append(_text(block, f"{where}.{i}"))
+        else:
+            raise invalid(f"{where}.{i}: expected a text block, not {kind[:40]!r}")
+    return "".join(parts)
+
+
+def _referenced_tools(messages: Any) -> set[str]:
+    """Deferred tools the conversation loaded (`tool_reference` blocks in tool results)."""
+    names: set[str] = set()
+    for m in messages if isinstance(messages, list) else ():
+        content = m.get("content") if isinstance(m, dict) else None
+        for block in content if isinstance(content, list) else ():
+            inner = block.get("content") if isinstance(block, dict) else None
+            for ref in inner if isinstance(inner, list) else ():
+                if isinstance(ref, dict) and ref.get("type") == "tool_reference":
+                    names.add(str(ref.get("tool_name")))
+    return names
+
+
 def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
     content = block.get("content")
-    text = "" if content is None else _text_of(content, f"{where}.content")
+    text = "" if content is None else _result_text(content, f"{where}.content")
     if block.get("is_error") is True:
         text = ERROR_PREFIX + text
     return {"role": "tool", "tool_call_id": _id(block.get("tool_use_id"), where), "content": text}
@@ -168,11 +204,9 @@ def _assistant(content: Any, where: str) -> dict[str, Any]:
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    system = body.get("system")
-    if system is not None:
-        text = _text_of(system, "system")
-        if text:
-            out.append({"role": "system", "content": text})
+    system: list[str] = []
+    if body.get("system") is not None:
+        system.append(_text_of(body["system"], "system"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid("messages: a non-empty list of messages is required")
@@ -184,14 +218,23 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
             out.extend(_user(m.get("content"), f"messages.{i}"))
         elif role == "assistant":
             out.append(_assistant(m.get("content"), f"messages.{i}"))
+        elif role == "system":
+            # Claude Code sends its environment as a system message after the first user
+            # message; most chat templates accept a system message only first: it joins
+            # the system prompt (stable across a session, so the engine's prefix cache
+            # still holds).
+            system.append(_text_of(m.get("content"), f"messages.{i}"))
         else:
-            raise invalid(f"messages.{i}.role: expected 'user' or 'assistant'")
+            raise invalid(f"messages.{i}.role: expected 'user', 'assistant' or 'system'")
+    if not out:
+        raise invalid("messages: at least one user message is required")
     if out[-1]["role"] == "assistant":
         raise invalid(
             "a final assistant message (prefill) is not supported: the local engines "
             "start a new assistant turn. End with a user message."
         )
-    return out
+    text = "\n\n".join(t for t in system if t)
+    return [{"role": "system", "content": text}, *out] if text else out
 
 
 def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -202,6 +245,7 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         raise invalid("tools: a list of tools is required")
     out: list[dict[str, Any]] = []
     names: set[str] = set()
+    loaded = _referenced_tools(body.get("messages"))
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise invalid(f"tools.{i}: expected an object with 'name' and 'input_schema'")
@@ -225,7 +269,10 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(description, str):
                 raise invalid(f"tools.{i}.description: a string is required")
             function["description"] = description
-        out.append({"type": "function", "function": function})
+        # A deferred tool stays out of the model's sight until a tool search loads it
+        # (Anthropic's semantics; the engine has no tool search of its own).
+        if tool.get("defer_loading") is not True or name in loaded:
+            out.append({"type": "function", "function": function})
     return out
 
 
@@ -279,9 +326,6 @@ def parse_request(body: dict[str, Any], *, count_only: bool = False) -> Messages
     output = body.get("output_config")
     if isinstance(output, dict) and output.get("format"):
         raise unsupported("structured outputs (output_config.format)")
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
-        raise unsupported("extended thinking requests")
     openai: dict[str, Any] = {"messages": _messages(body), **_tool_fields(body)}
     if not count_only:
         max_tokens = body.get("max_tokens")
