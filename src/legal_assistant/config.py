@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # (search the usual places), "off", or a library path. With one, the bundled model
     # runs as float32 (much faster prompts); without, as 4-bit.
     mlx_blas: str = "auto"
+    # Answers one MLX engine decodes together (continuous batching); default: max(4,
+    # physical cores), capped by max_inflight_per_engine.
+    mlx_parallel: int | None = Field(default=None, ge=1)
     # --- llama.cpp (its own llama-server, built into engines_dir; docs/llamacpp.md) ---
     # Default: <engines_dir>/llamacpp/bin/llama-server
     llamacpp_command: list[str] | None = None
@@ -149,6 +152,13 @@ class Settings(BaseSettings):
     download_stall_timeout_s: float = 60.0
     max_inflight_per_engine: int = 8
     max_queue_per_engine: int = 64
+    # Requests one user runs at once on one engine; the rest wait in that user's queue,
+    # served round-robin with the other users' (runtime/admission.py). None: the engine's
+    # parallelism minus one (at least 1), so a colleague's question finds a free place.
+    max_inflight_per_user: int | None = Field(default=None, ge=1)
+    # False: one first-come-first-served queue per engine, no per-user limit (the
+    # behaviour before fair admission; benchmarks/users.py compares both).
+    fair_admission: bool = True
     gateway_progress_comments: bool = False
     # A client that stops reading a streamed answer (chat or gateway) for this long is
     # dropped: its engine lease, and every model switch waiting behind it, is released.

@@ -92,12 +92,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Ended orphaned engine pid %s (%s) left by a previous run", entry.pid, entry.model
             )
         mlx_service.set_supervisor(supervisor)
-        admission = Admission(cfg.max_inflight_per_engine, cfg.max_queue_per_engine)
+        metrics = Metrics(supervisor)
+        # Fair across users, sized to each engine's real parallelism (runtime/admission.py).
+        admission = Admission.from_settings(
+            cfg, supervisor.parallelism, on_wait=metrics.admission_waited
+        )
+        metrics.watch_admission(admission)
         # Dossiers: resumes the ingestion jobs a previous run left unfinished.
         ingestion = await IngestionService.open(cfg, db, supervisor)
         grounder = Grounder(cfg, db, ingestion.library)
         chat_service = ChatService(cfg, supervisor, db, admission=admission, grounder=grounder)
-        metrics = Metrics(supervisor)
         metrics.start()
         # One pooled client for the gateway; no read timeout (an answer streams as long as
         # it streams), a short connect timeout (a dead engine fails fast).

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -48,6 +49,25 @@ class _EngineCollector(Collector):
         yield state
         yield inflight
         yield rss
+
+
+class _AdmissionCollector(Collector):
+    """Requests running and waiting per model and user, read from admission at scrape
+    time. Model ids and user ids only: no dossier or document name."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "legal_assistant_admission_requests",
+            "Requests admitted (running) or queued (waiting) per model and user",
+            labels=["model", "user", "state"],
+        )
+        for load in self.admission.users():
+            gauge.add_metric([load.model, load.user, "running"], float(load.active))
+            gauge.add_metric([load.model, load.user, "waiting"], float(load.waiting))
+        yield gauge
 
 
 class Metrics:
@@ -87,7 +107,20 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
+        self.admission_wait = Histogram(
+            "legal_assistant_admission_wait_seconds",
+            "Time a request queued for its engine (fair admission), per user",
+            ["user"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
         self._task: asyncio.Task[None] | None = None
+
+    def admission_waited(self, model: str, user: str, seconds: float) -> None:
+        self.admission_wait.labels(user).observe(seconds)
+
+    def watch_admission(self, admission: Admission) -> None:
+        self.registry.register(_AdmissionCollector(admission))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="metrics-listener")

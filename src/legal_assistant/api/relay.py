@@ -164,8 +164,9 @@ class EngineCall:
         self._upstream: httpx.Response | None = None
         self._closed = False
 
-    async def admit(self) -> None:
-        slot = self.state.admission.slot(self.ref.id)
+    async def admit(self, user_id: str) -> None:
+        """`user_id`: who asks (principal_of(request).user_id): fair admission's queue."""
+        slot = self.state.admission.slot(self.ref.id, user_id)
         await slot.__aenter__()  # raises "busy" (429) beyond the queue bound
         self._slot = slot
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from legal_assistant.accounts.principal import LOCAL
 from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.chat.answer import Answer, title_of
 from legal_assistant.chat.grounding import Grounder
@@ -63,9 +64,7 @@ class ChatService:
     ) -> None:
         self.settings = settings
         self.grounder = grounder
-        self._admission = admission or Admission(
-            settings.max_inflight_per_engine, settings.max_queue_per_engine
-        )
+        self._admission = admission or Admission.from_settings(settings, supervisor.parallelism)
         self.supervisor = supervisor
         self.db = db
         self._http = http or engine_client()
@@ -81,8 +80,9 @@ class ChatService:
         await self._ollama.aclose()
 
     # ------------------------------------------------------------------ step 1
-    async def prepare(self, request: ChatRequest) -> PreparedTurn:
-        """Validate a request; raise a 4xx LegalAssistantError, with no side effect."""
+    async def prepare(self, request: ChatRequest, *, user_id: str = LOCAL.user_id) -> PreparedTurn:
+        """Validate a request; raise a 4xx LegalAssistantError, with no side effect.
+        `user_id`: who asks (admission queues the turn behind that user's other requests)."""
         message = request.message.strip()
         if request.regenerate and request.conversation_id is None:
             raise LegalAssistantError(
@@ -150,7 +150,9 @@ class ChatService:
             if self.grounder is None:
                 raise LegalAssistantError("bad_request", "dossiers are not available here")
             await self.grounder.check(dossier_id)
-        return PreparedTurn(request, ref, message, history, endpoint, reused_id, dossier_id)
+        return PreparedTurn(
+            request, ref, message, history, endpoint, reused_id, dossier_id, user_id=user_id
+        )
 
     def endpoint_for(self, ref: ModelRef) -> OpenAIEndpoint:
         """The configured OpenAI-compatible endpoint serving `ref` (the gateway relays there)."""
@@ -213,7 +215,7 @@ class ChatService:
             if turn.dossier_id is not None and self.grounder is not None:
                 answer.grounding = await self.grounder.ground(turn.dossier_id, turn.message)
                 yield ChatEvent("sources", answer.grounding.event())
-            await slots.enter_async_context(self._admission.slot(ref.id))
+            await slots.enter_async_context(self._admission.slot(ref.id, turn.user_id))
             provider: ChatProvider
             if answer.grounding is not None and not answer.grounding.relevant:
                 # Nothing relevant in the dossier: say so rather than let the model invent.

@@ -65,3 +65,4 @@ class PreparedTurn:
     endpoint: OpenAIEndpoint | None = None
     user_message_id: str | None = None  # regenerate: the question already saved
     dossier_id: str | None = None
+    user_id: str = "local"  # who asks: the principal's user id (fair admission's queue)

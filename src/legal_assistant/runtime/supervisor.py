@@ -101,6 +101,14 @@ class Supervisor:
             self._forget_idle_records()
         return engine
 
+    def parallelism(self, model_id: str) -> int:
+        """Requests the engine serving `model_id` answers at once; for a model served
+        elsewhere (Ollama, an OpenAI endpoint), MAX_INFLIGHT_PER_ENGINE."""
+        spec = self.specs.get(model_id.partition(":")[0])
+        if spec is None:
+            return self.settings.max_inflight_per_engine
+        return spec.parallelism(self.settings)
+
     def _forget_idle_records(self) -> None:
         """Drop the oldest records that nothing uses: settled (stopped/failed), no caller
         waiting, no lease, no start or stop pending. A record a request waits on is

@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.relay import CleanupStream, EngineCall
 from legal_assistant.api.state import AppState
@@ -87,7 +88,7 @@ async def messages(request: Request, state: State) -> Response:
     try:
         req, ref = await _request(request)
         call = EngineCall(state, ref, "messages")
-        await call.admit()
+        await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
         return _refused(state, "messages", t0, err)
     builder = MessageBuilder(req.model, req.stop_sequences, tools=req.uses_tools)
@@ -158,7 +159,7 @@ async def count_tokens(request: Request, state: State) -> Response:
     try:
         req, ref = await _request(request, count_only=True)
         call = EngineCall(state, ref, "messages/count_tokens")
-        await call.admit()
+        await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
         return _refused(state, "messages/count_tokens", t0, err)
     status = 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
+from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.sse import sse
 from legal_assistant.chat.turn import ChatRequest
@@ -18,5 +19,5 @@ async def chat_stream(body: ChatRequest, state: State, request: Request) -> Even
     refused is refused here with a 4xx JSON error, before anything is saved or started."""
     if "language" in body.model_fields_set:  # a refusal speaks the turn's language
         request.state.language = body.language
-    turn = await state.chat.prepare(body)
+    turn = await state.chat.prepare(body, user_id=principal_of(request).user_id)
     return sse(state.chat.stream(turn), send_timeout=state.settings.stream_send_timeout_s)

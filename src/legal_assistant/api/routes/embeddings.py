@@ -18,6 +18,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.routes.openai_gateway import openai_error
 from legal_assistant.catalog import EMBEDDING_PROVIDERS, parse_model_id
@@ -96,8 +97,8 @@ async def embeddings(request: Request, state: State) -> Response:
     status = 200
     try:
         req = parse_request(await request.body())
-        ref = req["ref"]
-        async with state.admission.slot(ref.id), state.supervisor.lease(ref) as lease:
+        ref, user = req["ref"], principal_of(request).user_id
+        async with state.admission.slot(ref.id, user), state.supervisor.lease(ref) as lease:
             engine = lease.engine
             try:
                 upstream = await state.gateway_http.post(

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.relay import CleanupStream, EngineCall
 from legal_assistant.api.routes.models import build_catalog
@@ -157,7 +158,7 @@ async def _answer(request: Request, state: AppState, kind: str) -> Response:
         if empty:  # Ollama's load / unload request
             return await _load_or_unload(state, name, ref, kind, ttl, t0)
         call = EngineCall(state, ref, route)
-        await call.admit()
+        await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
         return _refused(state, route, t0, err)
     if path == "/v1/chat/completions":
@@ -246,7 +247,7 @@ async def _embed(request: Request, state: AppState, *, legacy: bool) -> Response
         ttl = tr.parse_keep_alive(body.get("keep_alive"))
         texts = tr.embed_inputs(body, legacy=legacy)
         call = EngineCall(state, ref, route)
-        await call.admit()
+        await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
         return _refused(state, route, t0, err)
     status = 200

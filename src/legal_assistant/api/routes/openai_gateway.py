@@ -24,6 +24,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.ollama_as_openai import ollama_as_openai
 from legal_assistant.api.relay import CleanupStream, iter_upstream, read_upstream, send_upstream
@@ -173,7 +174,7 @@ async def _forward(
     route: str,
 ) -> Response:
     headers = {"Content-Type": "application/json"}
-    slot = state.admission.slot(ref.id)
+    slot = state.admission.slot(ref.id, principal_of(request).user_id)
     await slot.__aenter__()  # raises "busy" (429) beyond the queue bound
     lease: Lease | None = None
     upstream: httpx.Response | None = None

@@ -156,6 +156,10 @@ class EngineSpec(ABC):
         eviction, user stop, shutdown) — never for a crashed one (llama.cpp saves its KV
         slots here). Bounded by the caller; errors are logged, never raised to users."""
 
+    def parallelism(self, settings: Settings) -> int:
+        """Requests the engine answers at once (admission lets no more through to it)."""
+        return settings.max_inflight_per_engine
+
     def fixed_port(self, settings: Settings) -> int:
         """A configured port for this kind (0 = ask the OS for a free one)."""
         return 0

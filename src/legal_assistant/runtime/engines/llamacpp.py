@@ -101,6 +101,9 @@ class LlamaCppSpec(EngineSpec):
             raise _not_found(ref, f"no GGUF file at {ref.name}")
         return ref.name
 
+    def parallelism(self, settings: Settings) -> int:
+        return slot_count(settings)
+
     def fixed_port(self, settings: Settings) -> int:
         return settings.llamacpp_port
 
@@ -119,6 +122,7 @@ class LlamaCppSpec(EngineSpec):
             "--port", str(port),
             "-m", model_arg,
             "--parallel", str(slots),
+            "--cont-batching",  # the default today; said so a default change cannot undo it
             # -c is the whole KV cache, split evenly across the slots.
             "-c", str(settings.llamacpp_n_ctx * slots),
             "--no-kv-unified",  # fixed per-slot contexts: what slot files are keyed by

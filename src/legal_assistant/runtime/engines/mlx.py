@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+import psutil
+
 from legal_assistant.catalog import ModelRef
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
@@ -36,6 +38,17 @@ _MODEL_MISSING = re.compile(
     r"No such file or directory|not found|404 Client Error|config\.json",
     re.IGNORECASE,
 )
+
+
+def batch_size(settings: Settings) -> int:
+    """Answers one MLX engine decodes together. Default: max(4, physical cores), like
+    llama.cpp's slots (four at once cost ~1.5x one on 2 cores), never more than
+    MAX_INFLIGHT_PER_ENGINE. mlx_lm.server batches only requests without a `seed`, and
+    not at all with --kv-bits or a draft model (neither is used here)."""
+    if settings.mlx_parallel:
+        return settings.mlx_parallel
+    cores = psutil.cpu_count(logical=False) or 1
+    return max(1, min(settings.max_inflight_per_engine, max(4, cores)))
 
 
 class MLXSpec(EngineSpec):
@@ -88,10 +101,14 @@ class MLXSpec(EngineSpec):
         )
         return str(path)
 
+    def parallelism(self, settings: Settings) -> int:
+        return batch_size(settings)
+
     def fixed_port(self, settings: Settings) -> int:
         return settings.mlx_port
 
     def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan:
+        batch = batch_size(settings)
         argv = [
             *settings.mlx_command,
             "--model",
@@ -102,6 +119,12 @@ class MLXSpec(EngineSpec):
             str(port),
             "--max-tokens",
             str(settings.mlx_max_tokens),
+            # Continuous batching (mlx_lm.server's BatchGenerator): answers decoded
+            # together, prompts prefilled together; sized to what admission lets through.
+            "--decode-concurrency",
+            str(batch),
+            "--prompt-concurrency",
+            str(batch),
         ]
         # On Linux, an optimized BLAS for this process only (runtime/blas.py): the backend
         # and other engines keep their own libraries. No-op on macOS (Metal).
