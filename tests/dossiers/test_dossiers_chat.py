@@ -65,13 +65,16 @@ async def test_grounded_turn_on_the_bundled_model(
     assert "dommage" in sources[0]["text"]
     done = turn.one("done")
     citations = done["citations"]
+    # The bundled model may loop within 48 tokens: the answer is then the text before the
+    # loop (docs/answers.md).
+    text = turn.text[: done["kept_chars"]].rstrip() if "kept_chars" in done else turn.text
     assert isinstance(citations, list)
-    assert citations == verify_citations(turn.text, len(sources))
+    assert citations == verify_citations(text, len(sources))
 
     conversation = await app.conversation(turn.conversation_id)
     assert conversation["dossier_id"] == dossier_id
     answer = conversation["messages"][-1]
-    assert answer["role"] == "assistant" and answer["content"] == turn.text
+    assert answer["role"] == "assistant" and answer["content"] == text
     assert answer["sources"] == sources and answer["citations"] == citations
     assert conversation["messages"][0]["sources"] is None  # the question carries none
     listed = await app.get(f"/api/dossiers/{dossier_id}/conversations")

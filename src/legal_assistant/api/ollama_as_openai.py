@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import ModelRef
-from legal_assistant.providers import OllamaProvider, TokenDelta, Usage
+from legal_assistant.providers import OllamaProvider, StreamItem, TokenDelta, Usage
 
 
 async def ollama_as_openai(
@@ -53,7 +53,7 @@ async def ollama_as_openai(
             async for item in gen:
                 if isinstance(item, TokenDelta):
                     parts.append(item.content)
-                else:
+                elif isinstance(item, Usage):
                     usage = item
         return JSONResponse(
             {
@@ -73,7 +73,7 @@ async def ollama_as_openai(
         )
 
     # Pull the first item before answering 200, so "Ollama is not running" is a real error.
-    first: TokenDelta | Usage | None = None
+    first: StreamItem | None = None
     with contextlib.suppress(StopAsyncIteration):
         first = await gen.__anext__()
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -84,7 +84,7 @@ async def ollama_as_openai(
         async with contextlib.aclosing(gen):
             pending = [first] if first is not None else []
 
-            async def items() -> AsyncIterator[TokenDelta | Usage]:
+            async def items() -> AsyncIterator[StreamItem]:
                 for p in pending:
                     yield p
                 async for it in gen:
@@ -95,7 +95,7 @@ async def ollama_as_openai(
                     counter.inc()
                     data = chunk({"content": item.content}, None)
                     yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-                else:
+                elif isinstance(item, Usage):
                     usage = item
         yield f"data: {json.dumps(chunk({}, 'stop'))}\n\n".encode()
         if include_usage:

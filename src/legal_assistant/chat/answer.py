@@ -1,5 +1,6 @@
-"""The answer of a chat turn as it streams: its text, timings and usage, and how it is saved
-(whole, or flagged partial with the error that cut it)."""
+"""The answer of a chat turn as it streams: its text, timings and usage, how it ended (a
+loop cut by the degeneration watcher, `max_tokens`), and how it is saved (whole, or
+flagged partial with the error that cut it)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 from dataclasses import dataclass, field
 
 from legal_assistant.catalog import ModelRef
+from legal_assistant.chat.degeneration import LoopWatcher
 from legal_assistant.chat.grounding import Grounding
-from legal_assistant.errors import LegalAssistantError
+from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import Usage
 from legal_assistant.store import Database, DatabaseError, add_message
 
@@ -28,15 +30,43 @@ class Answer:
     cancelled: bool = False
     persisted_id: str | None = None
     grounding: Grounding | None = None
+    watcher: LoopWatcher = field(default_factory=LoopWatcher)
+    deltas: int = 0  # text deltas received (≈ tokens), counted before any trim
+    finish_reason: str | None = None  # as the engine reported it ("stop", "length")
+    stopped: str | None = None  # "repetition" | "max_tokens", set by `settle`
 
     def citations(self) -> list[int] | None:
         """Verified citation numbers of a grounded answer (None for an ordinary one)."""
         return self.grounding.citations("".join(self.parts)) if self.grounding else None
 
-    def add(self, content: str) -> None:
+    def add(self, content: str) -> bool:
+        """Take a delta; True when the text has started looping (stop reading the
+        engine: closing its stream frees the engine's slot at once)."""
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
         self.parts.append(content)
+        self.deltas += 1
+        return self.watcher.feed(content) is not None
+
+    def settle(self) -> None:
+        """The stream ended (or was cut): drop a looping tail, say why it stopped."""
+        if self.watcher.found is not None:
+            self.parts = [self.watcher.kept_text()]
+            self.stopped = "repetition"
+        elif self.finish_reason == "length":
+            self.stopped = "max_tokens"
+
+    def ending(self, language: Language) -> dict[str, object]:
+        """The `done` fields saying how the answer ended (none for a natural end)."""
+        if self.stopped is None:
+            return {}
+        data: dict[str, object] = {
+            "stopped": self.stopped,
+            "notice": STOP_NOTICES[self.stopped][language],
+        }
+        if self.stopped == "repetition":
+            data["kept_chars"] = len(self.parts[0])
+        return data
 
     def usage_dict(self) -> dict[str, int] | None:
         if self.usage is None:
@@ -51,7 +81,7 @@ class Answer:
         now = time.monotonic()
         ttft = self.first_token_at - self.sent_at if self.first_token_at and self.sent_at else None
         gen = now - self.first_token_at if self.first_token_at else None
-        tokens = self.usage.completion_tokens if self.usage else len(self.parts)
+        tokens = self.usage.completion_tokens if self.usage else self.deltas
         return {
             "queue_s": round(0.0 if self.started else self.wait_s, 4),
             "start_s": round(self.wait_s if self.started else 0.0, 4),
@@ -81,11 +111,26 @@ class Answer:
                 usage=self.usage_dict(),
                 sources=self.grounding.sources if self.grounding else None,
                 citations=self.citations(),
+                stopped=self.stopped,
             )
         except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
             raise exc.user_error() from exc
         self.persisted_id = msg.id
         return msg.id
+
+
+# Shown under an answer that did not end by itself (the UI has the same texts, for saved
+# messages).
+STOP_NOTICES: dict[str, dict[Language, str]] = {
+    "repetition": {
+        "fr": "Réponse interrompue : le modèle se répétait.",
+        "en": "Answer stopped: the model was repeating itself.",
+    },
+    "max_tokens": {
+        "fr": "Réponse tronquée : la longueur maximale a été atteinte.",
+        "en": "Answer cut short: the maximum length was reached.",
+    },
+}
 
 
 def title_of(message: str) -> str:

@@ -32,6 +32,7 @@ from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import (
     ChatProvider,
+    Finish,
     OllamaProvider,
     OpenAICompatProvider,
     TokenDelta,
@@ -262,10 +263,15 @@ class ChatService:
             async with contextlib.aclosing(stream):
                 async for item in stream:
                     if isinstance(item, TokenDelta):
-                        answer.add(item.content)
+                        looping = answer.add(item.content)
                         yield ChatEvent("token", {"content": item.content})
+                        if looping:  # leaving closes the stream: the engine stops at once
+                            break
                     elif isinstance(item, Usage):
                         answer.usage = item
+                    elif isinstance(item, Finish):
+                        answer.finish_reason = item.reason
+            answer.settle()
             message_id = await answer.persist(self.db, t0)
             yield ChatEvent(
                 "done",
@@ -278,6 +284,7 @@ class ChatService:
                     "provider": ref.provider,
                     "engine_port": answer.engine_port,
                     "citations": answer.citations(),
+                    **answer.ending(lang),
                 },
             )
         except Exception as exc:

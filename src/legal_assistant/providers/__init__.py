@@ -5,12 +5,13 @@ OpenAI-compatible servers (`OpenAICompatProvider`), and a local Ollama daemon
 
 from __future__ import annotations
 
-from legal_assistant.providers.base import ChatProvider, StreamItem, TokenDelta, Usage
+from legal_assistant.providers.base import ChatProvider, Finish, StreamItem, TokenDelta, Usage
 from legal_assistant.providers.ollama import OllamaModelInfo, OllamaProvider
 from legal_assistant.providers.openai_compat import OpenAICompatProvider
 
 __all__ = [
     "ChatProvider",
+    "Finish",
     "OllamaModelInfo",
     "OllamaProvider",
     "OpenAICompatProvider",

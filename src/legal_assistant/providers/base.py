@@ -32,7 +32,14 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-StreamItem: TypeAlias = TokenDelta | Usage
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Why the server ended the answer, when it says: "stop", or "length" (max_tokens)."""
+
+    reason: str
+
+
+StreamItem: TypeAlias = TokenDelta | Usage | Finish
 
 
 class ChatProvider(Protocol):

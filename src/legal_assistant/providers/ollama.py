@@ -25,7 +25,7 @@ import ollama
 from ollama import ChatResponse
 
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.providers.base import StreamItem, TokenDelta, Usage
+from legal_assistant.providers.base import Finish, StreamItem, TokenDelta, Usage
 
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 
@@ -109,6 +109,8 @@ class OllamaProvider:
                     if content:
                         yield TokenDelta(content)
                     if part.done:
+                        if part.done_reason:
+                            yield Finish(part.done_reason)
                         yield Usage(
                             prompt_tokens=part.prompt_eval_count or 0,
                             completion_tokens=part.eval_count or 0,

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.providers.base import StreamItem, TokenDelta, Usage
+from legal_assistant.providers.base import Finish, StreamItem, TokenDelta, Usage
 from legal_assistant.sse_client import aiter_sse_lines
 
 # How much of an error body goes into `detail`: enough for a traceback line, never a page.
@@ -200,7 +200,8 @@ def _sse_data(line: str) -> str | None:
 
 
 def _parse_chunk(data: str, url: str) -> list[StreamItem]:
-    """Items carried by one `chat.completion.chunk` (a delta, a usage report, or both)."""
+    """Items carried by one `chat.completion.chunk`: a delta, the finish reason, a usage
+    report, or several of them."""
     try:
         chunk = json.loads(data)
     except ValueError as exc:
@@ -221,6 +222,9 @@ def _parse_chunk(data: str, url: str) -> list[StreamItem]:
             content = delta.get("content")
             if isinstance(content, str) and content:
                 items.append(TokenDelta(content))
+        reason = choices[0].get("finish_reason")
+        if isinstance(reason, str) and reason:
+            items.append(Finish(reason))
     usage = chunk.get("usage")
     if isinstance(usage, dict):
         items.append(

@@ -83,6 +83,12 @@ class MessagePublic(BaseModel):
     # that were among them (chat/grounding.py).
     sources: list[dict[str, Any]] | None = None
     citations: list[int] | None = None
+    # How an answer ended when not by itself ("repetition": a loop was cut, "max_tokens"),
+    # and the extractive answer a grounded turn added when the model cited nothing
+    # (`extract` = {"text", "sources"}, `fallback` = "extractive"): docs/answers.md.
+    stopped: str | None = None
+    extract: dict[str, Any] | None = None
+    fallback: str | None = None
 
 
 class ConversationDetail(ConversationPublic):
@@ -144,6 +150,9 @@ def _to_message(row: Mapping[str, Any]) -> MessagePublic:
         usage=_optional_object(row.get("usage")),
         sources=[_source(s) for s in row["sources"]] if row.get("sources") is not None else None,
         citations=list(row["citations"]) if row.get("citations") is not None else None,
+        stopped=row.get("stopped"),
+        extract=_optional_object(row.get("extract")),
+        fallback=row.get("fallback"),
     )
 
 
@@ -290,6 +299,9 @@ async def add_message(
     usage: Mapping[str, Any] | None = None,
     sources: list[dict[str, Any]] | None = None,
     citations: list[int] | None = None,
+    stopped: str | None = None,
+    extract: Mapping[str, Any] | None = None,
+    fallback: str | None = None,
 ) -> MessagePublic:
     """Append a message and bump the conversation's `updated_at` and `message_count`.
 
@@ -317,6 +329,9 @@ async def add_message(
         "usage": dict(usage) if usage is not None else None,
         "sources": sources,
         "citations": citations,
+        "stopped": stopped,
+        "extract": dict(extract) if extract is not None else None,
+        "fallback": fallback,
     }
     try:
         results = await db.query(

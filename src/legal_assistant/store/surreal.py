@@ -90,6 +90,10 @@ SCHEMA: tuple[str, ...] = (
     "DEFINE FIELD IF NOT EXISTS citations ON message TYPE option<array<int>>",
     *DOSSIER_SCHEMA,
     *JUDGMENT_SCHEMA,
+    # How an answer ended, and a grounded turn's extractive answer (docs/answers.md).
+    "DEFINE FIELD IF NOT EXISTS stopped ON message TYPE option<string>",
+    "DEFINE FIELD IF NOT EXISTS extract ON message TYPE option<object> FLEXIBLE",
+    "DEFINE FIELD IF NOT EXISTS fallback ON message TYPE option<string>",
 )
 
 
