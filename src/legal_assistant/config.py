@@ -189,6 +189,15 @@ class Settings(BaseSettings):
     grounding_passages: int = Field(default=5, ge=1, le=20)
     grounding_max_chars: int = Field(default=6000, ge=500)
 
+    # --- accounts (docs/accounts.md) ---
+    # "none": one local user, no login (loopback only, today's behaviour); "accounts":
+    # users, sessions, scoped API keys, dossiers walled per matter, the audit log.
+    auth_mode: Literal["none", "accounts"] = "none"
+    session_idle_s: float = Field(default=8 * 3600.0, gt=0)  # a session unused this long ends
+    login_window_s: float = Field(default=900.0, gt=0)  # throttling window for failed logins
+    login_max_failures: int = Field(default=10, ge=1)  # per user, and per address, per window
+    min_password_chars: int = Field(default=12, ge=8)
+
     # --- other providers ---
     ollama_url: str = "http://localhost:11434"
     openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)
@@ -218,8 +227,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         # A legal assistant on the network without a key would expose clients' files.
-        if not is_loopback(self.host) and not self.api_key:
-            raise ValueError(f"binding {self.host} (not loopback) requires LEGAL_ASSISTANT_API_KEY")
+        if not is_loopback(self.host) and not self.api_key and self.auth_mode != "accounts":
+            raise ValueError(
+                f"binding {self.host} (not loopback) requires LEGAL_ASSISTANT_API_KEY"
+                " or LEGAL_ASSISTANT_AUTH_MODE=accounts"
+            )
         return self
 
     @property

@@ -7,7 +7,7 @@ a JSON 4xx/5xx body or a CLI message at the edge — never swallowed into `retur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 Language = Literal["fr", "en"]
@@ -163,6 +163,53 @@ _CATALOG: dict[str, tuple[int, str, str]] = {
 
 _CATALOG.update(
     {
+        # --- accounts (legal_assistant.accounts; docs/accounts.md). One message for an
+        # unknown user, a wrong password and a disabled account: no user enumeration.
+        "login_failed": (
+            401,
+            "❌ Identifiant ou mot de passe incorrect.",
+            "❌ Wrong username or password.",
+        ),
+        "not_signed_in": (
+            401,
+            "🔒 Connectez-vous pour continuer (session absente ou expirée).",
+            "🔒 Sign in to continue (no session, or it expired).",
+        ),
+        "too_many_attempts": (
+            429,
+            "⏳ Trop de tentatives de connexion : réessayez plus tard.",
+            "⏳ Too many sign-in attempts: try again later.",
+        ),
+        "forbidden": (
+            403,
+            "⛔ Vous n'avez pas le droit de faire cela.",
+            "⛔ You are not allowed to do this.",
+        ),
+        "csrf_failed": (
+            403,
+            "⛔ Requête refusée : jeton anti-CSRF absent ou invalide (rechargez la page).",
+            "⛔ Request refused: missing or invalid CSRF token (reload the page).",
+        ),
+        "weak_password": (
+            400,
+            "❌ Mot de passe trop court.",
+            "❌ Password too short.",
+        ),
+        "conflict": (
+            409,
+            "❌ Ce nom est déjà pris.",
+            "❌ This name is already taken.",
+        ),
+        "quota_exceeded": (
+            429,
+            "⏳ Quota de jetons du jour épuisé pour cette clé d'API.",
+            "⏳ This API key's daily token quota is spent.",
+        ),
+    }
+)
+
+_CATALOG.update(
+    {
         # --- dossiers (uploads and ingestion jobs; documents/files.py, documents/ingest.py)
         "file_too_large": (
             413,
@@ -225,6 +272,7 @@ class LegalAssistantError(Exception):
         message_en: str | None = None,
         log_tail: Sequence[str] = (),
         http_status: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if code not in _CATALOG:
             raise ValueError(f"unknown error code {code!r}")
@@ -235,6 +283,7 @@ class LegalAssistantError(Exception):
         self.message_en = message_en or en
         self.log_tail = list(log_tail)
         self.http_status = http_status or status
+        self.headers = dict(headers) if headers else None  # e.g. Retry-After on a 429
         super().__init__(f"{code}: {self.message_en}" + (f" ({detail})" if detail else ""))
 
     def message(self, language: Language = "fr") -> str:

@@ -17,12 +17,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from legal_assistant import __version__
+from legal_assistant.accounts.service import Accounts
+from legal_assistant.api.auth_gate import AuthGate
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.guard import BrowserGuard
 from legal_assistant.api.metrics import Metrics
 from legal_assistant.api.openapi import install_openapi
 from legal_assistant.api.routes import (
     anthropic_gateway,
+    auth,
     chat,
     conversations,
     embeddings,
@@ -31,6 +34,7 @@ from legal_assistant.api.routes import (
     ollama_api,
     ollama_manage,
     openai_gateway,
+    users,
 )
 from legal_assistant.api.routes import documents as document_routes
 from legal_assistant.api.routes import dossiers as dossier_routes
@@ -106,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One pooled client for the gateway; no read timeout (an answer streams as long as
         # it streams), a short connect timeout (a dead engine fails fast).
         gateway_http = engine_client(timeout=httpx.Timeout(None, connect=5.0))
+        accounts = Accounts(cfg, db)
+        await accounts.start()
         app.state.la = AppState(
             cfg,
             supervisor,
@@ -116,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics,
             gateway_http,
             ingestion=ingestion,
+            accounts=accounts,
         )
         # Preloaded models start in the background: the API answers meanwhile.
         supervisor.preload(cfg.preload)
@@ -128,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             log.info("Legal Assistant API - Shutting down...")
+            accounts.close()
             await metrics.stop()
             await gateway_http.aclose()
             await ingestion.aclose()  # before the engines: its jobs hold embedding leases
@@ -151,12 +159,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
 
+    app.add_middleware(AuthGate)  # inside BrowserGuard: the Host/Origin checks come first
     app.add_middleware(BrowserGuard)
     install_openapi(app)
 
     @app.exception_handler(LegalAssistantError)
     async def on_error(request: Request, exc: LegalAssistantError) -> JSONResponse:
-        return JSONResponse(error_body(exc, request_language(request)), status_code=exc.http_status)
+        return JSONResponse(
+            error_body(exc, request_language(request)),
+            status_code=exc.http_status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(DatabaseError)
     async def on_storage_error(request: Request, exc: DatabaseError) -> JSONResponse:
@@ -221,6 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anthropic_gateway,
         ollama_api,
         ollama_manage,
+        auth,
+        users,
     ):
         app.include_router(module.router)
     if (WEB_DIR / "index.html").is_file():

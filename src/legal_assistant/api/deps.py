@@ -32,7 +32,10 @@ def require_api_key(request: Request) -> None:
     """Every API route checks the key when one is configured (it must be when the backend
     binds beyond loopback). Accepts `Authorization: Bearer` (OpenAI clients) or
     `X-API-Key`, or `?api_key=` for EventSource, which cannot send headers."""
-    expected = request.app.state.la.settings.api_key
+    settings = request.app.state.la.settings
+    if settings.auth_mode == "accounts":
+        return  # api/auth_gate.py has authenticated the request (keys, sessions, API_KEY)
+    expected = settings.api_key
     if not expected:
         return
     given = request.headers.get("x-api-key") or ""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from legal_assistant.accounts.service import Accounts
 from legal_assistant.api.metrics import Metrics
 from legal_assistant.chat.service import ChatService
 from legal_assistant.config import Settings
@@ -27,3 +28,5 @@ class AppState:
     gateway_http: httpx.AsyncClient
     # Dossiers: uploads, ingestion jobs, the retrieval indexes (documents/ingest.py).
     ingestion: IngestionService | None = None
+    # Users, sessions, keys, the audit log (accounts/service.py); `enabled` in accounts mode.
+    accounts: Accounts | None = None

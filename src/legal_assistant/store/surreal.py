@@ -41,6 +41,7 @@ from surrealdb import (
     AsyncWsSurrealConnection,
 )
 
+from legal_assistant.accounts.schema import ACCOUNTS_SCHEMA
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.store.schema import DOSSIER_SCHEMA, JUDGMENT_SCHEMA
 
@@ -89,6 +90,7 @@ SCHEMA: tuple[str, ...] = (
     "DEFINE FIELD IF NOT EXISTS sources ON message TYPE option<array<object>> FLEXIBLE",
     "DEFINE FIELD IF NOT EXISTS citations ON message TYPE option<array<int>>",
     *DOSSIER_SCHEMA,
+    *ACCOUNTS_SCHEMA,
     *JUDGMENT_SCHEMA,
     # How an answer ended, and a grounded turn's extractive answer (docs/answers.md).
     "DEFINE FIELD IF NOT EXISTS stopped ON message TYPE option<string>",
