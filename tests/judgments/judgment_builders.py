@@ -37,7 +37,9 @@ class Decision:
 
 
 def decision(decision_id: str) -> Decision:
-    text = (JUDGMENTS_DIR / f"{decision_id}.txt").read_text(encoding="utf-8")
+    # Exactly as published (judilibre-19-60.222 has CRLF line ends its offsets count).
+    with open(JUDGMENTS_DIR / f"{decision_id}.txt", encoding="utf-8", newline="") as f:
+        text = f.read()
     meta = json.loads((JUDGMENTS_DIR / f"{decision_id}.json").read_text(encoding="utf-8"))
     return Decision(decision_id, text, meta)
 

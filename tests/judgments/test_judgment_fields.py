@@ -114,3 +114,21 @@ def test_visa_normalised() -> None:
         ("L. 653-8", "code de commerce"),
     ]
     assert judgment.visa[0].text == "Vu l'article 562, alinéa 2, du code de procédure civile"
+
+
+@pytest.mark.parametrize("decision_id", ["judilibre-19-19.463", "judilibre-19-60.222"])
+def test_zones_match_the_courts_own_offsets(decision_id: str) -> None:
+    """The two API records carry the Court's zone offsets: every zone segment starts
+    where the Court's does (the Court's include the whitespace before the next zone),
+    the annexes pasted after the closing formula included."""
+    found, judgment = _read(decision_id)
+    text = found.text
+    ours = [(z.zone, z.char_start) for z in judgment.zones]
+    expected = []
+    for zone, segments in found.meta["zones"].items():
+        for segment in segments:
+            start = segment["start"]
+            while text[start].isspace():
+                start += 1
+            expected.append((zone, start))
+    assert sorted(ours) == sorted(expected)

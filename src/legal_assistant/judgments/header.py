@@ -127,7 +127,7 @@ def _solution_from_ruling(dispositif: str) -> str | None:
     ):
         return "Irrecevabilité"
     if re.search(
-        r"n['’]y\s+a\s+pas\s+lieu\s+de\s+renvoyer|dit\s+n['’]y\s+avoir\s+lieu\s+a\s+renvoyer",
+        r"n['’]y\s+a\s+pas\s+lieu\s+de\s+renvoyer|dit\s+n['’]y\s+avoir\s+lieu\s+(?:a|de)\s+renvoyer",
         ruling,
     ):
         return "Non-lieu à renvoi"

@@ -48,6 +48,9 @@ _ANNEXES = re.compile(
     r"(?:MOYENS?\s+ANNEX[ÉE]S?|Moyens?\s+annex[ée]s?|Moyens?\s+produits?\s+par|MOYEN\s+UNIQUE\s+DE\s+CASSATION"
     r"|PREMIER\s+MOYEN\s+DE\s+CASSATION|ANNEXES?\b)"
 )
+_ANNEX_TITLE = re.compile(r"MOYENS?\s+ANNEX[ÉE]S?\b")
+_PRODUCED = re.compile(r"Moyens?\s+produits?\s+par\b")
+_NEW_REASONING = re.compile(r"Port[ée]e\s+et\s+cons[ée]quences\s+de\s+la\s+cassation\s*:?")
 # Lines that answer a ground without a heading: old style, or the art. 1014 dismissal.
 _REASONING_START = re.compile(
     r"(?:Vu\s|(?:Mais\s+)?[Aa]ttendu\s+que|Mais\s+attendu|Attendu\s+qu['’]|En\s+application\s+de\s+l['’]article\s+1014)"
@@ -101,7 +104,15 @@ def cut_zones(text: str) -> list[ZoneCut]:
                 current = zone
 
         if current == "dispositif":
-            if short and _ANNEXES.match(line) and _looks_like_heading(line):
+            inline = _ANNEX_TITLE.search(line)
+            if inline is not None:  # also when pasted after the closing formula
+                at = offset + inline.start()
+                open_zone("annexes", line[inline.start() :].strip(), at)
+            elif (
+                short
+                and _ANNEXES.match(line)
+                and (_looks_like_heading(line) or _PRODUCED.match(line))
+            ):
                 open_zone("annexes", line)
             continue
         if current == "annexes":
@@ -111,6 +122,10 @@ def cut_zones(text: str) -> list[ZoneCut]:
             continue
         if short and _EXPOSE.fullmatch(line) and current == "introduction":
             open_zone("expose", line)
+            continue
+        if short and _NEW_REASONING.fullmatch(line) and current == "motivations":
+            # The Court zones it as a segment of its own (a new pair in the outline).
+            cuts.append(ZoneCut("motivations", offset, line))
             continue
         if short and _MOTIVATIONS.fullmatch(line):
             open_zone("motivations", line)

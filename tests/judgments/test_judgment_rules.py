@@ -1,0 +1,145 @@
+"""The rules one by one, on the forms the genre prints. The corpus holds only decisions of
+the Cour de cassation: the other courts' headers below are constructed from the way
+those courts print them (no real text of theirs is here), so they test the rules, not
+the rules' coverage of those courts."""
+
+from __future__ import annotations
+
+import pytest
+
+from legal_assistant.documents.model import Page
+from legal_assistant.judgments import court, header
+from legal_assistant.judgments.dates import first_date
+from legal_assistant.judgments.detect import is_judgment
+from legal_assistant.judgments.parse import analyse
+from legal_assistant.judgments.visa import parse_visa
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("Audience publique du 1er mars 2023", "2023-03-01"),
+        ("10 DÉCEMBRE 2024", "2024-12-10"),
+        ("le 5 déc. 2024", "2024-12-05"),
+        ("le 3 fevrier 2021", "2021-02-03"),
+        ("le 31 février 2021", None),  # not a date
+        ("le 12 brumaire an II", None),
+    ],
+)
+def test_dates(text: str, iso: str | None) -> None:
+    assert first_date(text) == iso
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Vu l'article 1240 du code civil :", [("1240", "code civil")]),
+        (
+            "Vu les articles L. 1234-1 et L. 1234-9 du code du travail :",
+            [("L. 1234-1", "code du travail"), ("L. 1234-9", "code du travail")],
+        ),
+        (
+            "Vu les articles L. 1110-4 du code de la santé publique, L. 315-1, V, L. 461-1 "
+            "et R. 441-14 du code de la sécurité sociale :",
+            [
+                ("L. 1110-4", "code de la santé publique"),
+                ("L. 315-1", "code de la sécurité sociale"),
+                ("L. 461-1", "code de la sécurité sociale"),
+                ("R. 441-14", "code de la sécurité sociale"),
+            ],
+        ),
+        ("Vu l'article L. 2411-1, 2°, du code du travail :", [("L. 2411-1", "code du travail")]),
+        (
+            "Vu les articles L. 2422-1, dans sa rédaction antérieure à l'ordonnance "
+            "n° 2017-1386 du 22 septembre 2017, et L. 2422-4 du code du travail :",
+            [("L. 2422-1", "code du travail"), ("L. 2422-4", "code du travail")],
+        ),
+        (
+            "Vu l'article premier de la loi du 1er juillet 1901 relative au contrat "
+            "d'association et le principe du respect des droits de la défense :",
+            [("1er", "loi du 1er juillet 1901 relative au contrat d'association")],
+        ),
+        ("Vu le principe de la réparation intégrale :", []),
+    ],
+)
+def test_visa(line: str, expected: list[tuple[str, str | None]]) -> None:
+    assert [(v.article, v.code) for v in parse_visa(line)] == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ("COUR DE CASSATION\n\nAudience publique du 5 décembre 2024", "Cour de cassation"),
+        ("CONSEIL D'ETAT\n\nstatuant au contentieux", "Conseil d'État"),
+        (
+            "COUR ADMINISTRATIVE D'APPEL DE LYON\n\nN° 21LY01234",
+            "Cour administrative d'appel de Lyon",
+        ),
+        ("TRIBUNAL ADMINISTRATIF DE PARIS", "Tribunal administratif de Paris"),
+        ("COUR D'APPEL D'AIX-EN-PROVENCE\n\nChambre 1-8", "Cour d'appel d'Aix-en-Provence"),
+        ("TRIBUNAL JUDICIAIRE DE LYON", "Tribunal judiciaire de Lyon"),
+        ("La cour d'appel de Paris a jugé que le contrat était nul et que", None),
+    ],
+)
+def test_court_from_header_lines(head: str, expected: str | None) -> None:
+    assert court.court(head) == expected
+
+
+@pytest.mark.parametrize(
+    ("ruling", "solution"),
+    [
+        ("PAR CES MOTIFS, la Cour :\n\nREJETTE le pourvoi ;", "Rejet"),
+        (
+            "PAR CES MOTIFS, la Cour :\n\nCASSE ET ANNULE, en toutes ses dispositions, l'arrêt",
+            "Cassation",
+        ),
+        ("CASSE ET ANNULE, mais seulement en ce qu'il rejette la demande", "Cassation partielle"),
+        (
+            "CASSE ET ANNULE, mais seulement en ce qu'il …\n\nDIT n'y avoir lieu à renvoi ;",
+            "Cassation partielle sans renvoi",
+        ),
+        ("DÉCLARE IRRECEVABLE le pourvoi ;", "Irrecevabilité"),
+        (
+            "DIT N'Y AVOIR LIEU DE RENVOYER au Conseil constitutionnel la question",
+            "Non-lieu à renvoi",
+        ),
+        ("Le président ordonne la suite de la procédure.", None),
+    ],
+)
+def test_solution_from_the_ruling_when_the_header_has_none(
+    ruling: str, solution: str | None
+) -> None:
+    assert header.solution("", ruling) == solution
+
+
+@pytest.mark.parametrize("code", ["F-D", "F-B", "FS-B", "FS-B+R", "F-B + R", "FS-P+B+I"])
+def test_publication_as_printed(code: str) -> None:
+    assert header.publication(f"Arrêt n° 1151 {code}\n\nPourvoi n° X 22-22.395") == code
+
+
+def test_hearing_date_is_not_the_decision_date() -> None:
+    head = "après débats en l'audience publique du 23 octobre 2024 où étaient présents"
+    assert header.decision_date(head) is None
+
+
+def test_administrative_decision_recognised() -> None:
+    text = (
+        "CONSEIL D'ETAT\n\nstatuant au contentieux\n\nN° 452345\n\nREPUBLIQUE FRANCAISE\n\n"
+        "AU NOM DU PEUPLE FRANCAIS\n\nLecture du 12 mars 2024\n\n"
+        "Vu la procédure suivante :\n\nM. A... a demandé au tribunal administratif de Paris "
+        "d'annuler la décision.\n\nConsidérant ce qui suit :\n\n1. Aux termes de l'article "
+        "L. 521-1 du code de justice administrative, le juge peut suspendre la décision.\n\n"
+        "2. La requête n'est pas fondée.\n\nD E C I D E :\n\nArticle 1er : La requête de "
+        "M. A... est rejetée.\n"
+    )
+    assert is_judgment(text)
+    judgment = analyse([Page(number=1, text=text)], paginated=False)
+    assert (judgment.court, judgment.date, judgment.numbers) == (
+        "Conseil d'État",
+        "2024-03-12",
+        ("452345",),
+    )
+    assert [z.zone for z in judgment.zones] == [
+        "introduction", "expose", "motivations", "dispositif"
+    ]  # fmt: skip
+    assert [(p.n, p.zone) for p in judgment.paragraphs] == [(1, "motivations"), (2, "motivations")]
