@@ -64,18 +64,26 @@ async def test_grounded_turn_on_the_bundled_model(
     assert sources[0]["filename"] == "responsabilite.pdf"
     assert "dommage" in sources[0]["text"]
     done = turn.one("done")
-    citations = done["citations"]
+    citations, claims = done["citations"], done["claims"]
     # The bundled model may loop within 48 tokens: the answer is then the text before the
-    # loop (docs/answers.md).
+    # loop (docs/answers.md), and the claims are those of that text.
     text = turn.text[: done["kept_chars"]].rstrip() if "kept_chars" in done else turn.text
-    assert isinstance(citations, list)
-    assert citations == verify_citations(text, len(sources))
+    assert isinstance(citations, list) and claims, done
+    for claim in claims:
+        assert text[claim["char_start"] : claim["char_end"]] == claim["text"]
+    # Verified = cited, sent, and backing at least one statement (legal_assistant.claims).
+    backing = [
+        c["n"] for claim in claims for c in claim["citations"] if c["verdict"] == "supported"
+    ]
+    assert citations == list(dict.fromkeys(backing))
+    assert set(citations) <= set(verify_citations(text, len(sources)))
 
     conversation = await app.conversation(turn.conversation_id)
     assert conversation["dossier_id"] == dossier_id
     answer = conversation["messages"][-1]
     assert answer["role"] == "assistant" and answer["content"] == text
     assert answer["sources"] == sources and answer["citations"] == citations
+    assert answer["claims"] == claims
     assert conversation["messages"][0]["sources"] is None  # the question carries none
     listed = await app.get(f"/api/dossiers/{dossier_id}/conversations")
     assert [c["id"] for c in listed["conversations"]] == [turn.conversation_id]
@@ -104,6 +112,8 @@ async def test_nothing_relevant_says_so_without_calling_a_model(
         assert turn.one("sources")["sources"] == []
         assert turn.text == NO_PASSAGE[language]
         assert turn.one("done")["citations"] == []
+        claims = turn.one("done")["claims"]
+        assert claims and {c["verdict"] for c in claims} == {"not_a_claim"}, claims
     assert not [e for e in await app.engines() if e["model"].startswith("mlx:")]
     saved = (await app.conversation(turn.conversation_id))["messages"][-1]
     assert saved["sources"] == [] and saved["citations"] == [] and not saved["partial"]
@@ -176,7 +186,9 @@ async def test_citations_are_verified_against_what_was_sent(
             )
             sources = turn.one("sources")["sources"]
             assert sources, turn.events
-            expected = [1] + ([2] if len(sources) >= 2 else [])
+            # "[1, 2]" and "[9]" cite no statement a passage backs ("Voir aussi"); "[9]"
+            # was not even sent: only [1] is verified (legal_assistant.claims).
+            expected = [1]
             assert turn.one("done")["citations"] == expected
             saved = (await app.conversation(turn.conversation_id))["messages"][-1]
             assert saved["citations"] == expected and saved["sources"] == sources

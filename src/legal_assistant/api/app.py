@@ -40,6 +40,7 @@ from legal_assistant.api.routes import documents as document_routes
 from legal_assistant.api.routes import dossiers as dossier_routes
 from legal_assistant.api.routes import judgments as judgment_routes
 from legal_assistant.api.routes import settings as settings_routes
+from legal_assistant.api.routes import verify as verify_routes
 from legal_assistant.api.state import AppState
 from legal_assistant.chat.grounding import Grounder
 from legal_assistant.chat.service import ChatService
@@ -229,6 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dossier_routes,
         document_routes,
         judgment_routes,
+        verify_routes,
         openai_gateway,
         embeddings,
         anthropic_gateway,

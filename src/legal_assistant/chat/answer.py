@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from legal_assistant.catalog import ModelRef
 from legal_assistant.chat.degeneration import LoopWatcher
-from legal_assistant.chat.grounding import Grounding
+from legal_assistant.chat.grounding import Grounding, supporting
+from legal_assistant.claims import Claim
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import Usage
 from legal_assistant.store import Database, DatabaseError, add_message
@@ -34,10 +36,25 @@ class Answer:
     deltas: int = 0  # text deltas received (≈ tokens), counted before any trim
     finish_reason: str | None = None  # as the engine reported it ("stop", "length")
     stopped: str | None = None  # "repetition" | "max_tokens", set by `settle`
+    claims: list[Claim] | None = None  # a grounded answer's checked statements
+
+    async def check_claims(self) -> None:
+        """Check a grounded answer's statements against the passages they cite."""
+        if self.grounding is not None:
+            self.claims = await self.grounding.check("".join(self.parts))
 
     def citations(self) -> list[int] | None:
-        """Verified citation numbers of a grounded answer (None for an ordinary one)."""
-        return self.grounding.citations("".join(self.parts)) if self.grounding else None
+        """Verified citation numbers of a grounded answer (None for an ordinary one): those
+        that support at least one statement once the claims are checked; before (a partial
+        answer), those that were among the passages sent."""
+        if self.grounding is None:
+            return None
+        if self.claims is not None:
+            return supporting(self.claims)
+        return self.grounding.citations("".join(self.parts))
+
+    def claims_dicts(self) -> list[dict[str, Any]] | None:
+        return [c.to_dict() for c in self.claims] if self.claims is not None else None
 
     def add(self, content: str) -> bool:
         """Take a delta; True when the text has started looping (stop reading the
@@ -112,6 +129,7 @@ class Answer:
                 sources=self.grounding.sources if self.grounding else None,
                 citations=self.citations(),
                 stopped=self.stopped,
+                claims=self.claims_dicts(),
             )
         except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
             raise exc.user_error() from exc

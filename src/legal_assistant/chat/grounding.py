@@ -10,24 +10,31 @@ saying so (FR/EN). A small local model told "there is nothing" still tends to an
 its own memory — exactly the invented law this feature exists to avoid — and the fixed
 answer costs nothing.
 
-After the answer, its citations are verified: only numbers that were sent count (a
-"[7]" when five passages were sent is the model's invention and is dropped).
+After the answer, its claims are checked (legal_assistant.claims): every statement against
+every passage it cites. `done.claims` carries the verdicts, and `done.citations` (the
+"verified" numbers) lists only the numbers that support at least one statement — a "[7]"
+when five passages were sent, or a "[2]" whose passage does not say what the sentence says,
+is not verified.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
 from legal_assistant.chat.prompts import grounded_question, grounded_system_prompt, no_passage
+from legal_assistant.claims import Claim, ClaimChecker
 from legal_assistant.config import Settings
 from legal_assistant.documents.library import DossierLibrary, Found
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import StreamItem, TokenDelta
 from legal_assistant.store import Database
 from legal_assistant.store.dossiers import get_dossier
+
+log = logging.getLogger("legal_assistant")
 
 # "[1]", "[1, 3]", "[2;4]", "[1-3]" / "[1–3]" (ranges), with optional spaces.
 _CITATION = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:[,;]|[-–])\s*\d{1,3})*)\s*\]")
@@ -100,6 +107,7 @@ class Grounding:
 
     dossier_id: str
     sources: list[dict[str, Any]] = field(default_factory=list)
+    checker: ClaimChecker = field(default_factory=ClaimChecker)
 
     @property
     def relevant(self) -> bool:
@@ -124,7 +132,36 @@ class Grounding:
         return FixedAnswer(no_passage(language))
 
     def citations(self, answer: str) -> list[int]:
+        """Cited numbers that were sent (used only when the claims could not be checked)."""
         return verify_citations(answer, len(self.sources))
+
+    async def check(self, answer: str) -> list[Claim]:
+        """The answer's statements, each checked against the passages it cites."""
+        passages = {s["n"]: passage_text(s) for s in self.sources}
+        try:
+            return await self.checker.check(answer, passages)
+        except LegalAssistantError as exc:
+            # The embedding engine failed after the answer was written: the answer still
+            # stands; its claims are judged on substance alone (less accurate, logged).
+            log.warning("claim check without embeddings: %s", exc.detail)
+            return await ClaimChecker(None).check(answer, passages)
+
+
+def passage_text(source: dict[str, Any]) -> str:
+    """What a cited passage is checked against: its label ("Article 1382", "§ 12": the
+    article a statement names is often only there) and its whole text."""
+    label, text = source.get("label"), str(source["text"])
+    return f"{label}\n{text}" if label else text
+
+
+def supporting(claims: list[Claim]) -> list[int]:
+    """The numbers that support at least one statement, in order of first appearance."""
+    out: list[int] = []
+    for claim in claims:
+        for c in claim.citations:
+            if c.verdict == "supported" and c.n not in out:
+                out.append(c.n)
+    return out
 
 
 class Grounder:
@@ -132,6 +169,8 @@ class Grounder:
         self.settings = settings
         self.db = db
         self.library = library
+        # Statements and passages embedded as e5 queries, in one engine request a check.
+        self.checker = ClaimChecker(library.embedder.queries)
 
     async def check(self, dossier_id: str) -> None:
         """Refuse (404) a turn in a dossier that does not exist, before anything is saved."""
@@ -147,4 +186,5 @@ class Grounder:
         k = self.settings.grounding_passages
         found, _ = await self.library.search(dossier_id, question, k)
         relevant = [f for f in found if f.hit.relevant][:k]
-        return Grounding(dossier_id, [_source(n, f) for n, f in enumerate(relevant, start=1)])
+        sources = [_source(n, f) for n, f in enumerate(relevant, start=1)]
+        return Grounding(dossier_id, sources, self.checker)

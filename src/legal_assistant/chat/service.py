@@ -272,6 +272,7 @@ class ChatService:
                     elif isinstance(item, Finish):
                         answer.finish_reason = item.reason
             answer.settle()
+            await answer.check_claims()
             message_id = await answer.persist(self.db, t0)
             yield ChatEvent(
                 "done",
@@ -285,6 +286,7 @@ class ChatService:
                     "engine_port": answer.engine_port,
                     "citations": answer.citations(),
                     **answer.ending(lang),
+                    "claims": answer.claims_dicts(),
                 },
             )
         except Exception as exc:

@@ -68,6 +68,7 @@ _NOT_A_CLAIM = [
         r"|addresses|covers)",
         r"\b(les (passages|extraits) (fournis )?ne|the (passages|excerpts) (provided |given )?"
         r"(do not|don't|does not))\b",
+        r"\b(je prefere ne pas|i would rather not|reformulez|rephrase)\b",
         # disclaimers
         r"(conseil juridique|avis juridique|legal advice|consultez un avocat"
         r"|consult (a|an) (lawyer|attorney)|je ne suis pas (un )?avocat|i am not a lawyer)",

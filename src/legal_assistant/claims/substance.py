@@ -197,7 +197,7 @@ def compare(statement: Substance, passage: Substance) -> Comparison:
 
 def coverage(statement: Substance, passage: Substance) -> float:
     if not statement.content:
-        return 1.0
+        return 0.0  # "Voir aussi [2]." says nothing a passage could share
     found = sum(1 for w in statement.content if any(s in passage.stems for s in _stems(w)))
     return found / len(statement.content)
 

@@ -117,6 +117,19 @@ class DossierIndex:
             rows = self._keyword.fetch(keys)
             return {k: r for k, r in rows.items() if self._owner(k) == r.document_id}
 
+    def passages(self, wanted: Sequence[tuple[str, int]]) -> dict[tuple[str, int], StoredPassage]:
+        """Committed passages by (document id, ordinal); absent ones are left out."""
+        with self._lock:
+            keys: dict[int, tuple[str, int]] = {}
+            for document_id, ordinal in wanted:
+                span = self._documents.get(document_id)
+                if span is not None and 0 <= ordinal < span.count:
+                    keys[span.first_key + ordinal] = (document_id, ordinal)
+            rows = self.fetch(list(keys))
+            return {
+                keys[k]: row for k, row in rows.items() if (row.document_id, row.ordinal) == keys[k]
+            }
+
     def cosines(self, vector: npt.NDArray[np.float32], keys: Sequence[int]) -> dict[int, float]:
         with self._lock:
             return self._vectors.cosines(vector, keys)

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from legal_assistant.config import Settings
 from legal_assistant.documents.embedder import Embedder
 from legal_assistant.documents.files import DossierFiles
 from legal_assistant.documents.index import DossierIndex, passage_id
+from legal_assistant.documents.keyword import StoredPassage
 from legal_assistant.documents.model import Passage
 from legal_assistant.documents.retrieval import SearchHit, search
 from legal_assistant.runtime.supervisor import Supervisor
@@ -165,6 +166,22 @@ class DossierLibrary:
         # dropped rather than shown without a name.
         found = [Found(h, names[h.document_id]) for h in hits if h.document_id in names]
         return found, any(f.hit.relevant for f in found)
+
+    async def passages(self, dossier_id: str, ids: Sequence[str]) -> dict[str, StoredPassage]:
+        """The dossier's indexed passages of these ids ("<document id>:<ordinal>"); ids
+        that are malformed, unknown or of another dossier are left out."""
+        wanted: dict[tuple[str, int], str] = {}
+        for pid in ids:
+            document_id, _, ordinal = pid.rpartition(":")
+            if document_id and ordinal.isdigit() and len(ordinal) <= 9:
+                wanted[(document_id, int(ordinal))] = pid
+        dossier = await get_dossier(self.db, dossier_id)
+        if not wanted or dossier is None or not self.files.index_dir(dossier_id).exists():
+            return {}
+        async with self.lock(dossier_id):
+            index = self._open(dossier_id, self._dimension(dossier.dimension))
+            rows = await call(index.passages, list(wanted))
+        return {wanted[key]: row for key, row in rows.items()}
 
     async def aclose(self) -> None:
         await self.embedder.aclose()

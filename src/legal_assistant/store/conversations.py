@@ -89,6 +89,7 @@ class MessagePublic(BaseModel):
     stopped: str | None = None
     extract: dict[str, Any] | None = None
     fallback: str | None = None
+    claims: list[dict[str, Any]] | None = None  # Claim.to_dict() of each statement
 
 
 class ConversationDetail(ConversationPublic):
@@ -153,7 +154,13 @@ def _to_message(row: Mapping[str, Any]) -> MessagePublic:
         stopped=row.get("stopped"),
         extract=_optional_object(row.get("extract")),
         fallback=row.get("fallback"),
+        claims=[_claim(c) for c in row["claims"]] if row.get("claims") is not None else None,
     )
+
+
+def _claim(stored: Mapping[str, Any]) -> dict[str, Any]:
+    # As for sources: a citation's None `reason` was not stored; give it back.
+    return {**stored, "citations": [{"reason": None, **c} for c in stored["citations"]]}
 
 
 # --------------------------------------------------------------------------- conversations
@@ -302,6 +309,7 @@ async def add_message(
     stopped: str | None = None,
     extract: Mapping[str, Any] | None = None,
     fallback: str | None = None,
+    claims: list[dict[str, Any]] | None = None,
 ) -> MessagePublic:
     """Append a message and bump the conversation's `updated_at` and `message_count`.
 
@@ -332,6 +340,7 @@ async def add_message(
         "stopped": stopped,
         "extract": dict(extract) if extract is not None else None,
         "fallback": fallback,
+        "claims": claims,
     }
     try:
         results = await db.query(

@@ -89,6 +89,8 @@ SCHEMA: tuple[str, ...] = (
     "DEFINE INDEX IF NOT EXISTS conversation_dossier ON conversation FIELDS dossier_id",
     "DEFINE FIELD IF NOT EXISTS sources ON message TYPE option<array<object>> FLEXIBLE",
     "DEFINE FIELD IF NOT EXISTS citations ON message TYPE option<array<int>>",
+    # Its checked statements (legal_assistant.claims): [{text, char_start, ..., verdict}].
+    "DEFINE FIELD IF NOT EXISTS claims ON message TYPE option<array<object>> FLEXIBLE",
     *DOSSIER_SCHEMA,
     *ACCOUNTS_SCHEMA,
     *JUDGMENT_SCHEMA,
