@@ -5,6 +5,7 @@
 `judgment_not_ready` while the document is being ingested (or has failed), 404 for an
 unknown dossier or document. A ready document ingested before judgments were read has
 no stored structure: it is read once from its extracted pages and stored.
+`judgment_of(state, doc)` is the same answer for other routes (the fiche's).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from legal_assistant.judgments.model import Judgment
 from legal_assistant.judgments.parse import analyse
 from legal_assistant.store import documents as document_store
 from legal_assistant.store import judgments as judgment_store
+from legal_assistant.store.documents import DocumentPublic
 
 router = APIRouter(dependencies=[ApiKey])
 
@@ -38,6 +40,13 @@ async def document_judgment(
     )
     if doc is None:
         raise document_not_found(document_id)
+    return (await judgment_of(state, doc)).to_dict()
+
+
+async def judgment_of(state: Any, doc: DocumentPublic) -> Judgment:
+    """The structure of a document the caller has already found (and may see): stored
+    at ingestion, or read once from its extracted pages for a document ingested before
+    judgments were read. `judgment_not_ready` (409) until the document is ready."""
     if doc.status == "failed":
         raise LegalAssistantError(
             "judgment_not_ready",
@@ -47,19 +56,15 @@ async def document_judgment(
         )
     if doc.status != "ready":
         raise LegalAssistantError("judgment_not_ready", f"document status {doc.status}")
-    judgment = await judgment_store.get_judgment(state.db, dossier_id, doc.id)
-    if judgment is None:
-        judgment = await _read_stored_pages(state, dossier_id, doc.id)
-    return judgment.to_dict()
-
-
-async def _read_stored_pages(state: Any, dossier_id: str, document_id: str) -> Judgment:
-    data = ingestion(state).files.read_extracted(dossier_id, document_id)
+    judgment = await judgment_store.get_judgment(state.db, doc.dossier_id, doc.id)
+    if judgment is not None:
+        return judgment
+    data = ingestion(state).files.read_extracted(doc.dossier_id, doc.id)
     if data is None:
         raise LegalAssistantError("judgment_not_ready", "no extracted text")
     pages = [Page(number=p["number"], text=p["text"]) for p in data["pages"]]
     judgment = await asyncio.to_thread(analyse, pages, bool(data.get("paginated")))
     await judgment_store.save_judgment(
-        state.db, dossier_id=dossier_id, document_id=document_id, judgment=judgment
+        state.db, dossier_id=doc.dossier_id, document_id=doc.id, judgment=judgment
     )
     return judgment
