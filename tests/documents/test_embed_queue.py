@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from prometheus_client import generate_latest
 
 from app_harness import poll
 from fakes.fake_embed_engine import vector
+from legal_assistant.api.metrics import Metrics
 from legal_assistant.config import Settings
 from legal_assistant.documents.embedder import Embedder
 from legal_assistant.runtime.supervisor import Supervisor
@@ -75,7 +77,7 @@ def doc(name: str, n: int) -> list[str]:
 
 
 async def test_a_query_goes_before_the_next_ingestion_batch(
-    embedder: Embedder, engine: Engine
+    sup: Supervisor, embedder: Embedder, engine: Engine
 ) -> None:
     await engine.post("/_test/hold")
     # Two documents being ingested at once (ingest_workers=2), three requests each.
@@ -111,7 +113,21 @@ async def test_a_query_goes_before_the_next_ingestion_batch(
     assert np.allclose(vectors_b, np.stack([vector(t, False) for t in doc("B", 6)]))
     stats = embedder.queue.stats
     assert stats["bulk"].requests == 6 and stats["bulk"].texts == 12
-    assert stats["interactive"].waits >= 3 and sum(stats["interactive"].buckets) >= 3
+    # /metrics: the waits per lane (the three queries waited for the held batch).
+    metrics = Metrics(sup)
+    metrics.watch_embedding(embedder.queue)
+    text = generate_latest(metrics.registry).decode()
+    assert 'legal_assistant_embed_requests_total{lane="bulk"} 6.0' in text
+    wait = "legal_assistant_embed_queue_wait_seconds"
+    assert float(_sample(text, wait + '_sum{lane="interactive"}')) > 0
+    # Three waits: the warm-up, `query` and `queries` (one each, whatever their size).
+    assert _sample(text, wait + '_count{lane="interactive"}') == "3.0"
+    assert 'legal_assistant_embed_queue_depth{lane="interactive"} 0.0' in text
+
+
+def _sample(text: str, name: str) -> str:
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return line.split()[-1]
 
 
 async def test_concurrent_queries_share_engine_requests(embedder: Embedder, engine: Engine) -> None:

@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.watch_admission(admission)
         # Dossiers: resumes the ingestion jobs a previous run left unfinished.
         ingestion = await IngestionService.open(cfg, db, supervisor)
+        metrics.watch_embedding(ingestion.library.embedder.queue)
         grounder = Grounder(cfg, db, ingestion.library)
         chat_service = ChatService(cfg, supervisor, db, admission=admission, grounder=grounder)
         metrics.start()

@@ -13,9 +13,15 @@ import contextlib
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from legal_assistant.documents.embed_queue import LANES, WAIT_BUCKETS, EmbedQueue
 from legal_assistant.runtime.admission import Admission
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
@@ -70,6 +76,39 @@ class _AdmissionCollector(Collector):
         yield gauge
 
 
+class _EmbedQueueCollector(Collector):
+    """The embedding queue's waits, depth and requests per lane (interactive: queries;
+    bulk: ingestion), read at scrape time from the queue's own counts."""
+
+    def __init__(self, queue: EmbedQueue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[Metric]:
+        waits = HistogramMetricFamily(
+            "legal_assistant_embed_queue_wait_seconds",
+            "Time a piece of embedding work waited for the engine, per lane",
+            labels=["lane"],
+        )
+        depth = GaugeMetricFamily(
+            "legal_assistant_embed_queue_depth", "Texts waiting for the engine", labels=["lane"]
+        )
+        requests = CounterMetricFamily(
+            "legal_assistant_embed_requests", "Engine requests sent, per lane", labels=["lane"]
+        )
+        for lane in LANES:
+            stats = self.queue.stats[lane]
+            cumulative, buckets = 0, []
+            for bound, count in zip((*WAIT_BUCKETS, float("inf")), stats.buckets, strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            waits.add_metric([lane], buckets, stats.wait_sum)
+            depth.add_metric([lane], float(self.queue.depth(lane)))
+            requests.add_metric([lane], float(stats.requests))
+        yield waits
+        yield depth
+        yield requests
+
+
 class Metrics:
     def __init__(self, supervisor: Supervisor) -> None:
         self.registry = CollectorRegistry()
@@ -121,6 +160,9 @@ class Metrics:
 
     def watch_admission(self, admission: Admission) -> None:
         self.registry.register(_AdmissionCollector(admission))
+
+    def watch_embedding(self, queue: EmbedQueue) -> None:
+        self.registry.register(_EmbedQueueCollector(queue))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="metrics-listener")
