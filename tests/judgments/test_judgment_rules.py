@@ -143,3 +143,34 @@ def test_administrative_decision_recognised() -> None:
         "introduction", "expose", "motivations", "dispositif"
     ]  # fmt: skip
     assert [(p.n, p.zone) for p in judgment.paragraphs] == [(1, "motivations"), (2, "motivations")]
+
+
+@pytest.mark.parametrize(
+    ("intro", "court_name", "date"),
+    [
+        (
+            "a formé le pourvoi n° A 21-12.345 contre l'arrêt rendu le 5 mai 2022, sur renvoi "
+            "après cassation (2e Civ., 3 mars 2021, pourvoi n° 19-14.000), par la cour d'appel "
+            "de Lyon (1re chambre civile), dans le litige l'opposant",
+            "Cour d'appel de Lyon",
+            "2022-05-05",
+        ),
+        (
+            "a formé un pourvoi contre l'arrêt n° 123 de la cour d'assises du Rhône, en date "
+            "du 12 avril 2024, qui, pour meurtre, l'a condamné",
+            "Cour d'assises du Rhône",
+            "2024-04-12",
+        ),
+        (
+            "a formé le pourvoi contre l'ordonnance rendue le 1er février 2023 par le premier "
+            "président de la cour d'appel de Paris, dans le litige",
+            "Premier président de la cour d'appel de Paris",
+            "2023-02-01",
+        ),
+        ("a formé le pourvoi, dans le litige l'opposant à la société X", None, None),
+    ],
+)
+def test_attacked_decision(intro: str, court_name: str | None, date: str | None) -> None:
+    found = header.attacked(intro)
+    read = (found.court, found.date) if found is not None else (None, None)
+    assert read == (court_name, date)

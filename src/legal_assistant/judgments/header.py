@@ -50,11 +50,14 @@ _ECLI = re.compile(r"\bECLI:[A-Z]{2}:[A-Z]+:\d{4}:[A-Z0-9.]+[A-Z0-9]")
 _DECISION_NOUN = r"(?:l['’]arr[êe]t|le\s+jugement|l['’]ordonnance|la\s+d[ée]cision|la\s+sentence)"
 _ATTACKED_RENDERED = re.compile(
     rf"contre\s+{_DECISION_NOUN}[^,;\n]{{0,80}}?\s+rendue?\s+le\s+{DATE.pattern}"
+    # "…, sur renvoi après cassation (Civ. 2e, 3 mars 2021, pourvoi n° …), par la cour…"
+    r"(?:\s*,\s*sur\s+renvoi[^;\n]{0,200}?,)?"
     rf"\s*,?\s+par\s+(?P<court>[^,;(\n]{{3,160}})",
     re.I,
 )
 _ATTACKED_DATED = re.compile(
-    rf"contre\s+{_DECISION_NOUN}\s+(?:de\s+la|du|de\s+l['’])\s+(?P<court>[^;\n]{{3,200}}?),?\s+en\s+date\s+du\s+{DATE.pattern}",
+    rf"contre\s+{_DECISION_NOUN}(?:\s+n°\s*[\w/.-]+)?\s+(?:de\s+la|du|de\s+l['’])\s*"
+    rf"(?P<court>[^;\n]{{3,200}}?),?\s+en\s+date\s+du\s+{DATE.pattern}",
     re.I,
 )
 
