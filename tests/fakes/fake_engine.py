@@ -19,6 +19,8 @@ tens of milliseconds:
   ``{"error": "model not served: X"}`` (the real server would try to download it);
 * requests arriving while the model is "loading" block until the load ends;
 * SIGTERM keeps its default disposition (exit status -15) unless told otherwise;
+* a chat request with ``tools`` is answered by tests/fakes/scripted_engine.py's script
+  (tool calls named in the prompt, then text built from the tool results);
 * a busy port prints ``OSError: [Errno 98] Address already in use`` and then hangs,
   because the real server's non-daemon generation thread keeps the process alive.
 
@@ -390,7 +392,32 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": f"model not served: {requested}"})
             return
 
+        if kind == "chat" and body.get("tools"):
+            self._scripted(body, requested)
+            return
         self._generate(kind, body, requested)
+
+    def _scripted(self, body: dict[str, Any], requested: str) -> None:
+        """A chat with tools: the scripted engine's answer (scripted_engine.py)."""
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import scripted_engine
+
+        reply = scripted_engine.reply_for(body)
+        if not body.get("stream"):
+            self._send_json(200, scripted_engine.completion(requested, body, reply))
+            return
+        self.send_response(200)
+        self.send_header("Content-type", "text/event-stream")
+        self.end_headers()
+        for chunk in scripted_engine.stream_chunks(requested, reply):
+            self._sse(chunk)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = scripted_engine.usage_of(body, reply)
+            self._sse({"id": "usage", "object": "chat.completion.chunk", "model": requested,
+                       "created": int(time.time()), "choices": [], "usage": usage})  # fmt: skip
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
 
     def _generate(self, kind: str, body: dict[str, Any], requested: str) -> None:
         config = self.state.config

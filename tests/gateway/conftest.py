@@ -121,3 +121,17 @@ def fake_engine_module() -> ModuleType:
 def fake_ollama() -> Iterator[Any]:
     with load_fake("fake_ollama").FakeOllama() as server:
         yield server
+
+
+@pytest.fixture
+async def scripted_gateway(
+    gw_fake_settings: Callable[..., Settings],
+) -> AsyncIterator[tuple[Gateway, Any]]:
+    """(the app, the scripted engine): tests/fakes/scripted_engine.py serving `scripted`,
+    configured as the OpenAI endpoint of `openai:scripted` (OPENAI_ENDPOINTS)."""
+    from legal_assistant.config import OpenAIEndpoint
+
+    with load_fake("scripted_engine").ScriptedEngine(["scripted"]) as engine:
+        endpoint = OpenAIEndpoint(name="scripted", base_url=engine.url, models=["scripted"])
+        async with _serve(gw_fake_settings(openai_endpoints=[endpoint])) as gw:
+            yield gw, engine

@@ -11,13 +11,10 @@ and `count_tokens` counting the tools."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anthropic
 import pytest
-
-from legal_assistant.config import OpenAIEndpoint, Settings
 
 MODEL = "openai:scripted"
 TOOLS: list[dict[str, Any]] = [
@@ -39,16 +36,10 @@ TWO_CALLS = (
 
 
 @pytest.fixture
-async def gw(
-    serve_gateway: Callable[..., Any], gw_fake_settings: Callable[..., Settings]
-) -> AsyncIterator[Any]:
-    from app_harness import load_fake
-
-    with load_fake("scripted_engine").ScriptedEngine(["scripted"]) as engine:
-        endpoint = OpenAIEndpoint(name="scripted", base_url=engine.url, models=["scripted"])
-        async with serve_gateway(gw_fake_settings(openai_endpoints=[endpoint])) as running:
-            running.engine = engine
-            yield running
+def gw(scripted_gateway: tuple[Any, Any]) -> Any:
+    running, engine = scripted_gateway
+    running.engine = engine
+    return running
 
 
 def client(gw: Any) -> anthropic.AsyncAnthropic:

@@ -104,7 +104,8 @@ def test_chat_and_generate_requests() -> None:
         ({"messages": [], "tools": [{"type": "function"}]}, "tools"),
         ({"messages": [], "format": "json"}, "format"),
         ({"messages": [], "think": True}, "think"),
-        ({"messages": [{"role": "tool", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "assistant", "tool_calls": [{"function": {}}]}]}, "tool_calls"),
         ({"messages": "hi"}, "messages"),
     ],
 )
@@ -140,3 +141,55 @@ def test_embed_inputs_and_vectors() -> None:
     assert tr.embedding_vectors(data, 2, "embed:x") == [[1.0], [2.0]]
     with pytest.raises(LegalAssistantError):
         tr.embedding_vectors({"data": []}, 1, "embed:x")
+
+
+def test_tool_calls_and_results_pair_by_name_with_stable_ids() -> None:
+    tool = {"type": "function", "function": {"name": "météo", "parameters": {}}}
+    body = {
+        "tools": [tool],
+        "messages": [
+            {"role": "user", "content": "Temps ?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"function": {"name": "heure", "arguments": {}}},
+                    {"function": {"name": "météo", "arguments": {"ville": "Orléans"}}},
+                ],
+            },
+            {"role": "tool", "tool_name": "météo", "content": "pluie"},
+            {"role": "tool", "content": "midi"},
+        ],
+    }
+    openai = tr.chat_request(body)
+    assert openai["tools"] == [tool]
+    calls = openai["messages"][1]["tool_calls"]
+    assert [c["id"] for c in calls] == ["call_1_0", "call_1_1"]
+    assert calls[1]["function"] == {"name": "météo", "arguments": '{"ville": "Orléans"}'}
+    assert openai["messages"][2:] == [
+        {"role": "tool", "tool_call_id": "call_1_1", "content": "pluie"},
+        {"role": "tool", "tool_call_id": "call_1_0", "content": "midi"},
+    ]
+    assert tr.chat_request(body) == openai  # the same history, the same prompt
+
+
+def test_streamed_tool_call_pieces_become_whole_ollama_calls() -> None:
+    reply = tr.Reply("m", "chat")
+    for delta in (
+        {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "lire", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"chemin": '}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"é.txt"}'}}]},
+    ):
+        assert reply.feed({"choices": [{"index": 0, "delta": delta}]}) == ""
+    line = json.loads(reply.calls_line())
+    assert line["done"] is False and line["message"]["content"] == ""
+    assert line["message"]["tool_calls"] == [
+        {"id": "c1", "function": {"index": 0, "name": "lire", "arguments": {"chemin": "é.txt"}}}
+    ]
+    assert reply.whole(0.0, None)["message"]["tool_calls"] == line["message"]["tool_calls"]
+    broken = tr.Reply("m", "chat")
+    broken.feed(
+        {"choices": [{"delta": {"tool_calls": [{"function": {"name": "x", "arguments": "[1"}}]}}]}
+    )
+    with pytest.raises(LegalAssistantError):
+        broken.calls_line()

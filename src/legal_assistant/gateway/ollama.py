@@ -4,8 +4,9 @@ Ollama's `options` map to OpenAI fields (`num_predict` → `max_tokens`, `temper
 `top_p`, `top_k`, `min_p`, `seed`, `stop`, penalties). Load-time options (`num_ctx`,
 `num_gpu`, `num_thread`, `use_mmap`...) are ignored on purpose: the backend alone decides
 how an engine loads (as the OpenAI gateway refuses `draft_model`), and Ollama clients
-send them routinely. What the engines cannot do — images, tools, structured `format`,
-thinking, templates, `suffix` — is refused with a message naming it.
+send them routinely. Tool use is translated in `ollama_tools.py`. What the engines cannot
+do — images, structured `format`, thinking, templates, `suffix` — is refused with a
+message naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 from legal_assistant.catalog import ModelRef, ollama_name
 from legal_assistant.errors import LegalAssistantError
+from legal_assistant.gateway.ollama_tools import ToolCalls, answered_call, assistant_calls, tools_of
+from legal_assistant.runtime.model_traits import ModelTraits
 
 # Ollama's default `keep_alive`, when a request names none: back to our configured TTL.
 _DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -33,6 +36,7 @@ _OPTIONS = {
     "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
 }
+_ROLES = ("system", "user", "assistant", "tool")
 # Far enough to mean "never" (Ollama shows keep_alive=-1 the same way).
 NEVER = "2318-01-01T00:00:00Z"
 
@@ -96,9 +100,9 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _refuse_features(body: dict[str, Any]) -> None:
-    if body.get("tools"):
-        raise _unsupported("tools are")
+def _refuse_features(body: dict[str, Any], *, tools: bool = False) -> None:
+    if body.get("tools") and not tools:
+        raise _unsupported("tools are (use /api/chat)")
     if body.get("format"):
         raise _unsupported("structured output ('format') is")
     if body.get("think"):
@@ -112,23 +116,30 @@ def _refuse_features(body: dict[str, Any]) -> None:
 
 def chat_request(body: dict[str, Any]) -> dict[str, Any]:
     """An `/api/chat` body → an OpenAI chat body (without `model`)."""
-    _refuse_features(body)
+    _refuse_features(body, tools=True)
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise invalid("messages: a list of messages is required")
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []  # tool calls not answered yet
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise invalid(f"messages[{i}]: expected a role of system, user or assistant")
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            raise invalid(f"messages[{i}]: expected a role of system, user, assistant or tool")
         if m.get("images"):
             raise _unsupported("images are")
-        if m.get("tool_calls"):
-            raise _unsupported("tool calls are")
+        if m["role"] == "tool":
+            out.append(answered_call(m, pending, i))
+            continue
         content = m.get("content") or ""
         if not isinstance(content, str):
             raise invalid(f"messages[{i}].content: a string is required")
-        out.append({"role": str(m["role"]), "content": content})
-    return {"messages": out, **_options(body)}
+        message: dict[str, Any] = {"role": str(m["role"]), "content": content}
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            calls = assistant_calls(m["tool_calls"], i)
+            message["tool_calls"], pending = calls, list(calls)
+        out.append(message)
+    tools = tools_of(body)
+    return {"messages": out, **({"tools": tools} if tools else {}), **_options(body)}
 
 
 def generate_request(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -170,6 +181,7 @@ class Reply:
     completion_tokens: int | None = None
     chunks: int = 0
     first_at: float | None = None
+    tool_calls: ToolCalls = field(default_factory=ToolCalls)
     _head: tuple[bytes, bytes] | None = None
     _tail: bytes = b""
 
@@ -187,6 +199,9 @@ class Reply:
                 content = delta.get("content")
             if content:
                 piece += content
+                self.chunks += 1
+            if self.kind == "chat" and delta.get("tool_calls"):
+                self.tool_calls.feed(delta)
                 self.chunks += 1
             if choice.get("finish_reason") == "length":
                 self.done_reason = "length"
@@ -236,12 +251,24 @@ class Reply:
             "eval_duration": _ns(now - first),
         }
 
+    def calls_line(self) -> bytes:
+        """The answer's tool calls, whole, in one `done: false` line (b"" when none), as
+        Ollama streams them; raises `upstream_error` for unusable arguments."""
+        if not self.tool_calls.calls:
+            return b""
+        body = self._body("", False)
+        body["message"]["tool_calls"] = self.tool_calls.ollama()
+        return (json.dumps(body, ensure_ascii=False) + "\n").encode()
+
     def final(self, load_s: float, ready_at: float | None) -> bytes:
         body = {**self._body("", True), **self._stats(load_s, ready_at)}
         return (json.dumps(body) + "\n").encode()
 
     def whole(self, load_s: float, ready_at: float | None) -> dict[str, Any]:
-        return {**self._body("".join(self.text), True), **self._stats(load_s, ready_at)}
+        body = self._body("".join(self.text), True)
+        if self.tool_calls.calls:
+            body["message"]["tool_calls"] = self.tool_calls.ollama()
+        return {**body, **self._stats(load_s, ready_at)}
 
 
 # ---------------------------------------------------------------------- listings
@@ -284,16 +311,24 @@ def ps_entry(ref: ModelRef, size: int, expires_in_s: float | None) -> dict[str, 
     return {**tag_entry(ref, size), "expires_at": expires, "size_vram": 0}
 
 
-def show_body(ref: ModelRef, *, embedding: bool) -> dict[str, Any]:
+def show_body(ref: ModelRef, *, embedding: bool, traits: ModelTraits) -> dict[str, Any]:
     """`/api/show`: what we know of the model (no Modelfile: the backend chose how it
-    runs)."""
+    runs): `capabilities` with `tools` when it calls tools, the context window as
+    `model_info["<architecture>.context_length"]`, where Ollama clients read it."""
+    arch = traits.architecture or ref.provider
+    info: dict[str, Any] = {"general.architecture": arch, "general.basename": ref.name}
+    if traits.context_length:
+        info[f"{arch}.context_length"] = traits.context_length
+    capabilities = ["embedding"] if embedding else ["completion"]
+    if not embedding and traits.offers_tools(ref.managed):
+        capabilities.append("tools")
     return {
         "modelfile": f"# Served by Legal Assistant\nFROM {ref.id}\n",
         "parameters": "",
         "template": "",
         "details": details(ref),
-        "model_info": {"general.architecture": "", "general.basename": ref.name},
-        "capabilities": ["embedding"] if embedding else ["completion"],
+        "model_info": info,
+        "capabilities": capabilities,
         "modified_at": timestamp(0),
     }
 

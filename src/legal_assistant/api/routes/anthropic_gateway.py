@@ -41,6 +41,7 @@ from legal_assistant.gateway.anthropic import (
     parse_request,
 )
 from legal_assistant.gateway.anthropic_reply import PING, MessageBuilder, error_event
+from legal_assistant.runtime.model_traits import require_tool_calling
 
 # Auth is checked inside the handlers (not as a router dependency) so that a refusal has
 # Anthropic's error shape rather than the rest of the API's. Not in our OpenAPI schema:
@@ -58,7 +59,7 @@ def anthropic_error(err: LegalAssistantError) -> JSONResponse:
 
 
 async def _request(
-    request: Request, *, count_only: bool = False
+    request: Request, state: AppState, *, count_only: bool = False
 ) -> tuple[MessagesRequest, ModelRef]:
     require_api_key(request)
     try:
@@ -71,6 +72,8 @@ async def _request(
     ref = resolve_model_name(req.model)
     if ref.provider in EMBEDDING_PROVIDERS:
         raise invalid(f"{req.model[:120]} is an embedding model: it cannot answer messages")
+    if req.uses_tools:
+        await require_tool_calling(ref, state.settings)
     return req, ref
 
 
@@ -86,7 +89,7 @@ def _refused(state: AppState, route: str, t0: float, err: LegalAssistantError) -
 async def messages(request: Request, state: State) -> Response:
     t0 = time.perf_counter()
     try:
-        req, ref = await _request(request)
+        req, ref = await _request(request, state)
         call = EngineCall(state, ref, "messages")
         await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
@@ -157,7 +160,7 @@ async def count_tokens(request: Request, state: State) -> Response:
     for any engine, at the cost of a prefill — and of starting the engine when cold."""
     t0 = time.perf_counter()
     try:
-        req, ref = await _request(request, count_only=True)
+        req, ref = await _request(request, state, count_only=True)
         call = EngineCall(state, ref, "messages/count_tokens")
         await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:

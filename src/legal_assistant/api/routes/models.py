@@ -14,6 +14,7 @@ from legal_assistant.catalog import (
     EMBEDDING_PROVIDERS,
     LLAMACPP_CATALOG,
     MLX_CATALOG,
+    parse_model_id,
     ram_estimate,
 )
 from legal_assistant.chat.status import ENGINE_ICONS
@@ -22,6 +23,7 @@ from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import OllamaProvider
 from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID, bundled_gguf_path
 from legal_assistant.runtime.installer import is_installed
+from legal_assistant.runtime.model_traits import model_traits
 from legal_assistant.runtime.snapshots import complete_snapshot
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
@@ -226,7 +228,16 @@ async def build_catalog(
                     **common,
                 )
             )
+    await asyncio.to_thread(_add_traits, models, settings)
     return {"default": settings.default_model, "models": models, "ollama_error": ollama_error}
+
+
+def _add_traits(models: list[dict[str, Any]], settings: Settings) -> None:
+    """`tools` (true, false, or null when unknown) and `context_length` (tokens, or null)
+    of each model, from its files (runtime/model_traits.py)."""
+    for m in models:
+        traits = model_traits(parse_model_id(m["id"]), settings)
+        m["tools"], m["context_length"] = traits.tools, traits.context_length
 
 
 @router.get("/api/models")

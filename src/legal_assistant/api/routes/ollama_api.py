@@ -17,6 +17,7 @@ no prompt loads the model, or with `keep_alive: 0` unloads it (`ollama stop`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -42,6 +43,7 @@ from legal_assistant.catalog import (
 )
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.gateway import ollama as tr
+from legal_assistant.runtime.model_traits import model_traits, require_tool_calling
 from legal_assistant.runtime.state import EngineState
 
 # Not in our OpenAPI schema: the protocol and its error shapes are Ollama's
@@ -152,6 +154,8 @@ async def _answer(request: Request, state: AppState, kind: str) -> Response:
         if kind == "chat":
             path, openai = "/v1/chat/completions", tr.chat_request(body)
             empty = not openai["messages"]
+            if openai.get("tools"):
+                await require_tool_calling(ref, state.settings)
         else:
             path, openai = tr.generate_request(body)
             empty = not body.get("prompt")
@@ -201,6 +205,9 @@ async def _lines(
                 out = b"".join(reply.line(text) for chunk in batch if (text := reply.feed(chunk)))
                 if out:
                     yield out
+        calls = reply.calls_line()
+        if calls:
+            yield calls
     except LegalAssistantError as err:
         yield error_line(err)
         return
@@ -330,4 +337,5 @@ async def show(request: Request, state: State) -> Response:
     except LegalAssistantError as err:
         return ollama_error(err)
     embedding = ref.provider in EMBEDDING_PROVIDERS
-    return JSONResponse(tr.show_body(ref, embedding=embedding))
+    traits = await asyncio.to_thread(model_traits, ref, state.settings)
+    return JSONResponse(tr.show_body(ref, embedding=embedding, traits=traits))

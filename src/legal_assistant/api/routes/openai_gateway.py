@@ -27,12 +27,19 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.ollama_as_openai import ollama_as_openai
-from legal_assistant.api.relay import CleanupStream, iter_upstream, read_upstream, send_upstream
+from legal_assistant.api.relay import (
+    CleanupStream,
+    iter_upstream,
+    read_upstream,
+    send_upstream,
+    unmanaged_endpoint,
+)
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import EMBED_CATALOG, CatalogEntry, ModelRef, parse_model_id
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.runtime.lifecycle import Lease
+from legal_assistant.runtime.model_traits import require_tool_calling
 
 router = APIRouter(dependencies=[ApiKey])
 
@@ -65,22 +72,36 @@ def openai_error(err: LegalAssistantError) -> JSONResponse:
 @router.get("/v1/models")
 async def v1_models(state: State) -> dict[str, Any]:
     catalog = await build_catalog(state.settings, state.supervisor)
+    data = [
+        {
+            "id": m["id"],
+            "object": "model",
+            "created": 0,
+            "owned_by": m["provider"],
+            "loaded": m["loaded"],
+            "state": m["state"],
+            "label": m["label"],
+            "available_offline": m["available_offline"],
+            # Tool calling and the context window (null: unknown), under the names
+            # clients read: `context_length` (LM Studio, OpenRouter), `max_model_len`
+            # (vLLM), `max_input_tokens` (Anthropic's models list, whose `type`,
+            # `display_name` and `created_at` are here too: one list for both SDKs).
+            "tools": m["tools"],
+            "context_length": m["context_length"],
+            "max_model_len": m["context_length"],
+            "max_input_tokens": m["context_length"],
+            "type": "model",
+            "display_name": m["label"],
+            "created_at": "1970-01-01T00:00:00Z",
+        }
+        for m in catalog["models"]
+    ] + [embedding_entry(state, entry) for entry in EMBED_CATALOG]
     return {
         "object": "list",
-        "data": [
-            {
-                "id": m["id"],
-                "object": "model",
-                "created": 0,
-                "owned_by": m["provider"],
-                "loaded": m["loaded"],
-                "state": m["state"],
-                "label": m["label"],
-                "available_offline": m["available_offline"],
-            }
-            for m in catalog["models"]
-        ]
-        + [embedding_entry(state, entry) for entry in EMBED_CATALOG],
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
     }
 
 
@@ -118,8 +139,10 @@ async def _gateway(request: Request, state: AppState, path: str) -> Response:
         ref = parse_model_id(body["model"])
         if ref.managed:
             _refuse_load_fields(body)
+        if body.get("tools") and body.get("tool_choice") != "none":
+            await require_tool_calling(ref, state.settings)
         stream = bool(body.get("stream"))
-        if ref.provider == "ollama":
+        if ref.provider == "ollama" and not _tool_use(body):
             if path != "/v1/chat/completions":
                 raise LegalAssistantError("bad_request", "Ollama models: use /v1/chat/completions")
             return await ollama_as_openai(state, ref, body, stream)
@@ -131,6 +154,16 @@ async def _gateway(request: Request, state: AppState, path: str) -> Response:
             time.perf_counter() - t0
         )
     return response
+
+
+def _tool_use(body: dict[str, Any]) -> bool:
+    """Tools offered, or tool calls in the history: for an `ollama:` model, the daemon's
+    own OpenAI API serves these (`ollama_as_openai` re-encodes text only)."""
+    messages = body.get("messages")
+    return bool(body.get("tools")) or any(
+        isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls"))
+        for m in (messages if isinstance(messages, list) else ())
+    )
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
@@ -225,10 +258,11 @@ async def _forward(
             body["model"] = lease.engine.served_model
             url = f"{lease.engine.base_url}{path}"
         else:
-            endpoint = state.chat.endpoint_for(ref)
-            url = f"{endpoint.base_url.rstrip('/')}{path.removeprefix('/v1')}"
-            if endpoint.api_key:
-                headers["Authorization"] = f"Bearer {endpoint.api_key}"
+            # A configured endpoint, or the Ollama daemon's own /v1 (tool use), under the
+            # model name it knows.
+            base, headers = unmanaged_endpoint(state, ref)
+            body["model"] = ref.name
+            url = f"{base}{path}"
         if not stream:
 
             async def answer() -> Response:

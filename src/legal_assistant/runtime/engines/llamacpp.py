@@ -136,6 +136,9 @@ class LlamaCppSpec(EngineSpec):
             "--slot-save-path", str(saves),
             "--metrics",
             "--no-webui",
+            # The GGUF's own chat template (Jinja), which is what parses tool calls. The
+            # default of the pinned build, said explicitly for LLAMACPP_COMMAND builds.
+            "--jinja",
         ]  # fmt: skip
         return LaunchPlan(argv=argv, env=self.base_env(settings), served_model=model_arg)
 
