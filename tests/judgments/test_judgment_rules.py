@@ -174,3 +174,48 @@ def test_attacked_decision(intro: str, court_name: str | None, date: str | None)
     found = header.attacked(intro)
     read = (found.court, found.date) if found is not None else (None, None)
     assert read == (court_name, date)
+
+
+def test_old_style_decision_zones_from_its_attendus() -> None:
+    """A pre-2019 layout (constructed on the classic model: no numbered paragraphs,
+    "Attendu, selon l'arrêt attaqué…", "Sur le moyen unique :", "Mais attendu que…")."""
+    text = (
+        "CIV. 1\n\nCOUR DE CASSATION\n\nAudience publique du 12 janvier 2017\n\nRejet\n\n"
+        "Mme BATUT, président\n\nArrêt n° 45 F-D\n\nPourvoi n° K 15-28.123\n\n"
+        "AU NOM DU PEUPLE FRANÇAIS\n\nLA COUR DE CASSATION, PREMIÈRE CHAMBRE CIVILE, a rendu "
+        "l'arrêt suivant :\n\nStatuant sur le pourvoi formé par M. Jean X..., domicilié [...], "
+        "contre l'arrêt rendu le 3 novembre 2015 par la cour d'appel de Paris (pôle 2, "
+        "chambre 1), dans le litige l'opposant à la société Y..., défenderesse à la "
+        "cassation ;\n\n"
+        "Attendu, selon l'arrêt attaqué (Paris, 3 novembre 2015), que M. X... a assigné la "
+        "société Y... en réparation de son préjudice ;\n\n"
+        "Sur le moyen unique :\n\n"
+        "Attendu que M. X... fait grief à l'arrêt de rejeter sa demande, alors, selon le "
+        "moyen, que tout fait quelconque de l'homme oblige à réparer le dommage ;\n\n"
+        "Mais attendu que la cour d'appel a souverainement estimé que le préjudice "
+        "n'était pas établi ; que le moyen n'est pas fondé ;\n\n"
+        "PAR CES MOTIFS :\n\nREJETTE le pourvoi ;\n\nCondamne M. X... aux dépens ;"
+    )
+    judgment = analyse([Page(number=1, text=text)], paginated=False)
+    assert [(z.zone, z.title) for z in judgment.zones] == [
+        ("introduction", None),
+        ("expose", None),
+        ("moyens", "Sur le moyen unique :"),
+        ("motivations", None),
+        ("dispositif", "PAR CES MOTIFS"),
+    ]
+    assert judgment.paragraphs == ()
+    assert (judgment.date, judgment.solution, judgment.formation) == (
+        "2017-01-12",
+        "Rejet",
+        "Première chambre civile",
+    )
+    assert [(p.name, p.role) for p in judgment.parties] == [
+        ("M. Jean X...", "demandeur"),
+        ("la société Y...", "defendeur"),
+    ]
+    assert judgment.attacked is not None
+    assert (judgment.attacked.court, judgment.attacked.date) == (
+        "Cour d'appel de Paris",
+        "2015-11-03",
+    )

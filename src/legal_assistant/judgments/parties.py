@@ -95,7 +95,9 @@ def _names(block: str) -> list[str]:
         piece = re.sub(r"^\s*(?:à|a|de|du|des|au|aux)\s+(?=[A-Zl\[])", "", piece.strip())
         description = _DESCRIPTION.search(piece)
         name = piece[: description.start()] if description else piece.split(",")[0]
-        name = re.sub(r"\s+", " ", name).strip(" ,;.:")
+        name = re.sub(r"\s+", " ", name).strip(" ,;:")
+        if name.endswith(".") and not name.endswith("..."):  # "X..." is a pseudonym
+            name = name[:-1].rstrip()
         if 2 <= len(name) <= _MAX_NAME and not name.lower().startswith(
             ("le dossier", "sur le rapport")
         ):

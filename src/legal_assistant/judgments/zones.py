@@ -58,6 +58,7 @@ _REASONING_START = re.compile(
 _GRIEF = re.compile(
     r"fai(?:t|saient)\s+grief|font\s+grief|reproche|critique\s+l['’]arr[êe]t|Le\s+moyen\s+(?:fait|fait\s+grief|critique|reproche)|alors\s+(?:«|:)"
 )
+_OLD_ANSWER = re.compile(r"(?:Vu\s|Mais\s+attendu|Attendu\s+qu['’e])")
 _OLD_EXPOSE = re.compile(
     r"(?:Attendu\s*,\s*selon\s+l['’]arr[êe]t|Selon\s+l['’]arr[êe]t\s+attaqu[ée])"
 )
@@ -141,16 +142,19 @@ def cut_zones(text: str) -> list[ZoneCut]:
         if current == "introduction" and _OLD_EXPOSE.match(line):
             open_zone("expose", None)
             continue
-        if current == "moyens" and not seen_statement:
+        if current == "moyens":
             body = _NUMBERED.sub("", line, count=1) if _NUMBERED.match(line) else line
             if _GRIEF.search(body[:400]):
-                seen_statement = True
-            elif seen_ground_heading and (_NUMBERED.match(line) or _REASONING_START.match(body)):
+                seen_statement = True  # the ground itself: "X fait grief à l'arrêt…"
+            elif _OLD_ANSWER.match(body) or (
+                not seen_statement
+                and seen_ground_heading
+                and (_NUMBERED.match(line) or _REASONING_START.match(body))
+            ):
+                # The Court answers: a visa, "Mais attendu que…" (older decisions), or a
+                # paragraph under a ground heading with no statement of the ground.
                 open_zone("motivations", None)
                 seen_ground_heading = False
-            continue
-        if current in ("moyens",) and _REASONING_START.match(line) and line.startswith("Vu "):
-            open_zone("motivations", None)
     return cuts
 
 
