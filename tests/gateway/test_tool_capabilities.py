@@ -88,6 +88,9 @@ async def test_tools_refused_at_once_for_a_model_without_tool_calling(
         assert listed["llamacpp:smollm2-135m"]["context_length"] == gw.settings.llamacpp_n_ctx
         catalog = {m["id"]: m for m in (await gw.client.get("/api/models")).json()["models"]}
         assert catalog["mlx:smollm2-135m"]["tools"] is False
+        # The same list read by the Anthropic SDK as its models list.
+        page = await claude.models.list()
+        assert "mlx:smollm2-135m" in [m.id for m in page.data]
 
 
 async def test_cold_engine_with_tools_in_flight(
@@ -96,7 +99,7 @@ async def test_cold_engine_with_tools_in_flight(
     fake_model: Callable[..., Path],
 ) -> None:
     model = f"mlx:{tooled(fake_model, 'tooled', start_delay=1.5)}"
-    async with serve_gateway(gw_fake_settings()) as gw:
+    async with serve_gateway(gw_fake_settings(gateway_progress_comments=True)) as gw:
         client = ollama.AsyncClient(host=f"{gw.url}/ollama", trust_env=False)
         shown = await client.show(model)
         assert "tools" in (shown.capabilities or [])
@@ -125,3 +128,18 @@ async def test_cold_engine_with_tools_in_flight(
         }
         before = lines[: lines.index(calls[0])]
         assert before and all(p.message.content == "" and not p.done for p in before)
+
+        # OpenAI: SSE comments while it starts (clients skip them), then the call deltas.
+        await client.generate(model, keep_alive=0)
+        body = {"model": model, "messages": ASK, "tools": OPENAI_TOOLS, "stream": True}
+        status, _, raw_lines = await gw.stream_lines(body)
+        assert status == 200
+        assert raw_lines[0].startswith(":"), raw_lines[:3]
+        chunks = [json.loads(d) for d in gw.sse_data(raw_lines) if d != "[DONE]"]
+        deltas = [
+            t for c in chunks for ch in c["choices"] for t in ch["delta"].get("tool_calls", [])
+        ]
+        assert deltas[0]["function"]["name"] == "lire"
+        assert json.loads("".join(d["function"]["arguments"] for d in deltas)) == {
+            "chemin": "a.txt"
+        }
