@@ -21,8 +21,12 @@ on; the second (25) is `heldout`, only reported. The split is printed with the t
 - timing: analysis time per decision (median, max) and for a 50-page decision (a real
   decision with its moyens annexés repeated to 50 pages of 3,000 characters).
 
+- fiche: the extractive fiche d'arrêt (judgments/extractive.py) per decision and for the
+  50-page decision — time from the parsed structure to the checked sections, the text
+  index included (goal < 2 s) — and the share of its statements that pass the checks.
+
 Extending: add a `Report` to REPORTS (a name and a function of the Corpus returning
-the lines to print); the extractive fiche timing goes there.
+the lines to print).
 """
 
 from __future__ import annotations
@@ -305,6 +309,59 @@ def report_timing(corpus: Corpus) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- fiche
+def _fiche(judgment: Judgment, pages: list[Page]) -> tuple[float, list[Any]]:
+    """Seconds to build the extractive fiche (the text index included), and its sections."""
+    import asyncio
+
+    from legal_assistant.judgments.decision import Decision as Read
+    from legal_assistant.judgments.decision import PageText
+    from legal_assistant.judgments.extractive import ExtractiveFiche
+
+    started = time.perf_counter()
+    read = Read(judgment, [PageText(p.number, p.text) for p in pages])
+    sections = asyncio.run(ExtractiveFiche(read).build())
+    return time.perf_counter() - started, sections
+
+
+def report_fiche(corpus: Corpus) -> list[str]:
+    """Extractive fiche d'arrêt: time per decision, and what share of its statements pass
+    the checks (paragraph exists, quotation verbatim under the cited §)."""
+    lines = [
+        "| measure | value | goal | ratio (goal / value) |",
+        "|---|---|---|---|",
+    ]
+    times: list[float] = []
+    counts = {"dev": [0, 0, 0], "heldout": [0, 0, 0]}  # statements, verified, decisions
+    for d in corpus.decisions:
+        if not d.judgment.is_judgment:
+            continue
+        seconds, sections = _fiche(d.judgment, [Page(number=1, text=d.text)])
+        times.append(seconds)
+        statements = [st for s in sections for st in s.statements]
+        c = counts[d.split]
+        c[0] += len(statements)
+        c[1] += sum(st.verified for st in statements)
+        c[2] += 1
+    median, worst = statistics.median(times), max(times)
+    lines.append(
+        f"| per decision, median ({len(times)} decisions) | {median * 1000:.1f} ms | 2 s | "
+        f"{2 / median:.0f}× |"
+    )
+    lines.append(f"| per decision, max | {worst * 1000:.1f} ms | 2 s | {2 / worst:.0f}× |")
+    pages = fifty_pages(corpus)
+    judgment = analyse(pages, paginated=True)
+    runs = [_fiche(judgment, pages)[0] for _ in range(3)]
+    big = statistics.median(runs)
+    lines.append(f"| 50-page decision, median of 3 | {big * 1000:.0f} ms | 2 s | {2 / big:.0f}× |")
+    for split, (n, ok, docs) in counts.items():
+        share = ok / n if n else 0.0
+        lines.append(
+            f"| statements verified, {split} ({docs} decisions) | {ok}/{n} = {share:.3f} | | |"
+        )
+    return lines
+
+
 @dataclass(frozen=True)
 class Report:
     name: str
@@ -316,6 +373,7 @@ REPORTS: list[Report] = [
     Report("fields", "Field accuracy", report_fields),
     Report("zones", "Zone agreement with the Court's zones", report_zones),
     Report("timing", "Analysis time (this machine, one process)", report_timing),
+    Report("fiche", "Extractive fiche d'arrêt (this machine, one process)", report_fiche),
 ]
 
 

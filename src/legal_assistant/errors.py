@@ -237,11 +237,6 @@ _CATALOG.update(
             "❌ Ce document n'est pas une décision de justice : pas de fiche d'arrêt.",
             "❌ This document is not a court decision: no case brief.",
         ),
-        "brief_not_ready": (
-            409,
-            "⏳ Le document est encore en cours d'analyse ; la fiche sera possible ensuite.",
-            "⏳ The document is still being processed; the brief will be possible then.",
-        ),
     }
 )
 

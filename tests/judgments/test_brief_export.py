@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 
-from corpus_judgments import zoned_decision
 from docx import Document
 
+from judgments.corpus_judgments import zoned_decision
 from legal_assistant.judgments.export import to_docx, to_markdown
 from legal_assistant.judgments.extractive import ExtractiveFiche
 from legal_assistant.judgments.fiche import Brief, Statement

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from corpus_judgments import corpus_names, corpus_text, zoned_decision
 
+from judgments.corpus_judgments import corpus_names, corpus_text, zoned_decision
+from legal_assistant.documents.model import Page
 from legal_assistant.judgments.checks import check_statement, quotations
 from legal_assistant.judgments.decision import Decision, PageText, normalise
 from legal_assistant.judgments.extractive import ExtractiveFiche, condense
 from legal_assistant.judgments.fiche import SECTION_KEYS, Brief, Section
 from legal_assistant.judgments.model import Judgment
+from legal_assistant.judgments.parse import analyse
 
 CASSATION = "ECLI_FR_CCASS_2024_C201162"  # visa, "Il résulte de ces textes", § 12 decisive
 REJET = "ECLI_FR_CCASS_2024_C201151"
@@ -133,3 +135,23 @@ def test_brief_round_trips_through_its_json_shape() -> None:
     assert set(data) >= {"document_id", "language", "model", "created_at", "judgment", "sections"}
     st = data["sections"][1]["statements"][0]
     assert set(st) >= {"text", "paragraphs", "verified"}
+
+
+@pytest.mark.parametrize("name", corpus_names())
+async def test_with_the_parser_every_statement_is_verified(name: str) -> None:
+    """The same through the real parser (judgments.parse.analyse), as ingestion reads it."""
+    text = corpus_text(name)
+    judgment = analyse([Page(1, text)], False)
+    decision = Decision(judgment, [PageText(1, text)])
+    sections = await ExtractiveFiche(decision).build()
+    for section in sections:
+        for st in section.statements:
+            assert st.verified, (section.key, st.reason, st.text)
+            assert all(decision.paragraph(n) is not None for n in st.paragraphs)
+    filled = {s.key for s in sections if s.statements}
+    assert {"presentation", "solution"} <= filled
+    # Numbered facts and grounds (post-2019 decisions) are always found.
+    if decision.paragraphs_in("expose"):
+        assert {"faits", "procedure"} <= filled, filled
+    if decision.paragraphs_in("moyens"):
+        assert "moyens" in filled

@@ -36,6 +36,7 @@ from legal_assistant.api.routes import (
     openai_gateway,
     users,
 )
+from legal_assistant.api.routes import briefs as brief_routes
 from legal_assistant.api.routes import documents as document_routes
 from legal_assistant.api.routes import dossiers as dossier_routes
 from legal_assistant.api.routes import judgments as judgment_routes
@@ -232,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         document_routes,
         judgment_routes,
         verify_routes,
+        brief_routes,
         openai_gateway,
         embeddings,
         anthropic_gateway,

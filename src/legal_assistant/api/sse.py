@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from sse_starlette.sse import EventSourceResponse
 
-from legal_assistant.chat.turn import ChatEvent
+
+class Event(Protocol):
+    """What a stream yields: an event name and its JSON payload (ChatEvent, BriefEvent...)."""
+
+    @property
+    def event(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
-def sse(events: AsyncIterator[ChatEvent], *, send_timeout: float = 30.0) -> EventSourceResponse:
+def sse(events: AsyncIterator[Event], *, send_timeout: float = 30.0) -> EventSourceResponse:
     async def gen() -> AsyncIterator[dict[str, Any]]:
         try:
             async for ev in events:

@@ -10,6 +10,7 @@ import httpx
 import typer
 from rich.table import Table
 
+from legal_assistant.cli.brief import brief_command
 from legal_assistant.cli.common import (
     auth_headers,
     backend_url,
@@ -35,6 +36,7 @@ app.add_typer(engines_app, name="engines")
 app.add_typer(dossiers_app, name="dossiers")
 app.add_typer(models_app, name="models")  # models (the catalog), models cache, models remove
 app.command("doctor")(doctor)
+app.command("brief")(brief_command)
 
 
 # --------------------------------------------------------------------------- serve

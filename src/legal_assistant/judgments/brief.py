@@ -22,7 +22,7 @@ from legal_assistant.judgments.fiche import SECTION_KEYS, Brief, Section, Sectio
 
 @dataclass(frozen=True, slots=True)
 class BriefEvent:
-    event: Literal["progress", "status"]
+    event: Literal["progress", "status", "brief", "error"]
     data: dict[str, Any]
 
 

@@ -71,8 +71,9 @@ _BOILERPLATE = re.compile(
 )
 _VISA_LINE = re.compile(r"^Vu (l'|les |la |le )[^\n]+", re.MULTILINE)
 _ATTACKED = re.compile(
-    r"contre (l'arrêt|le jugement|l'ordonnance)( n° [^ ,]+)? rendu(e)? le [^,;]{4,40}? par "
-    r"(la|le|l') ?[^,;()\n]{3,120}",
+    r"contre (l'arrêt|le jugement|l'ordonnance|la décision)( n° (RG : )?[^ ,]+)?"
+    r"( (de|du) [^,;]{3,120}?)? rendue? le [^,;]{4,40}?( par (la|le|l') ?[^,;()\n]{3,120})?"
+    r"(?=[,;(\n]|$)",
     re.IGNORECASE,
 )
 _RULING_START = re.compile(r"PAR CES MOTIFS[^\n]*\n", re.IGNORECASE)
@@ -156,7 +157,7 @@ def units(decision: Decision, zone: Zone) -> list[Unit]:
     return found
 
 
-def _body(text: str) -> str:
+def paragraph_body(text: str) -> str:
     """A paragraph's text without its "7." number."""
     return _NUMBER_PREFIX.sub("", text, count=1).strip()
 
@@ -218,7 +219,7 @@ class ExtractiveFiche:
         return fr if self.lang == "fr" else en
 
     async def _from_unit(self, unit: Unit, label: str = "") -> Statement:
-        quote, cut = condense(_body(unit.text))
+        quote, cut = condense(paragraph_body(unit.text))
         text = f"{label}{_quoted(quote, cut)}"
         if unit.n is not None:
             return await check_statement(self.decision, text, [unit.n], quotes=[quote])
@@ -319,7 +320,7 @@ class ExtractiveFiche:
         return self._made("moyens", statements, note)
 
     async def _ground(self, unit: Unit) -> Statement:
-        body = _body(unit.text)
+        body = paragraph_body(unit.text)
         m = _ARGUMENT.search(body)
         if m is None or unit.n is None:
             return await self._from_unit(unit)
@@ -354,11 +355,13 @@ class ExtractiveFiche:
         motivations = [
             u
             for u in units(self.decision, "motivations")
-            if not _BOILERPLATE.search(u.text) and not _body(u.text).startswith("Vu ")
+            if not _BOILERPLATE.search(u.text) and not paragraph_body(u.text).startswith("Vu ")
         ]
         chosen: list[Unit] = []
-        rule = next((u for u in motivations if _RULE.match(_body(u.text))), None)
-        rule = rule or next((u for u in motivations if _TEXT_RULE.match(_body(u.text))), None)
+        rule = next((u for u in motivations if _RULE.match(paragraph_body(u.text))), None)
+        rule = rule or next(
+            (u for u in motivations if _TEXT_RULE.match(paragraph_body(u.text))), None
+        )
         if rule is not None:
             chosen.append(rule)
         solution = (self.j.solution or "").lower()
