@@ -39,6 +39,10 @@ class ModelOverride(BaseModel):
 
     idle_ttl_s: float | None = None
     memory_gb: float | None = None  # override the memory estimate
+    # Sampling of chat turns, over what the model's own files say (chat/sampling.py).
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    repetition_penalty: float | None = Field(default=None, ge=0.5, le=2.0)
 
 
 def _default_config_file() -> Path:
@@ -91,6 +95,9 @@ class Settings(BaseSettings):
     # 0 = ask the OS for a free loopback port for each engine (default).
     mlx_port: int = 0
     mlx_max_tokens: int = 1024
+    # Tokens a chat turn may generate when the request does not say (at most
+    # mlx_max_tokens): a long legal answer fits; a runaway one stops (docs/answers.md).
+    chat_max_tokens: int = Field(default=768, ge=1, le=8192)
     # Optimized BLAS preloaded into MLX engines on Linux (docs/first-answer.md): "auto"
     # (search the usual places), "off", or a library path. With one, the bundled model
     # runs as float32 (much faster prompts); without, as 4-bit.

@@ -4,6 +4,7 @@ first answer only processes the user's own words."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 
 import httpx
 
+from legal_assistant.catalog import parse_model_id
 from legal_assistant.chat.service import ChatService
 from legal_assistant.chat.turn import ChatRequest
 from legal_assistant.config import Settings
+from legal_assistant.providers import OpenAICompatProvider
 from legal_assistant.runtime.supervisor import Supervisor
-from legal_assistant.runtime.warmup import Warmer, warm, warm_messages
+from legal_assistant.runtime.warmup import Warmer, grounded_warm_messages, warm, warm_messages
 from legal_assistant.store import Database
 
 BUNDLED = "mlx:smollm2-135m"
@@ -112,6 +115,20 @@ async def test_warm_start_primes_the_prompt_cache_of_the_first_answer(
         assert first["prompt_tokens"] == cold["prompt_tokens"]
         # Only the user's words (and the template around them) are left to process.
         assert processed(first) * 4 <= processed(cold), (cold, first)
+
+        # The dossier system prompt was prefilled too: a grounded turn's first message
+        # finds it in the cache (issue 20).
+        engine = sup.engine_for(parse_model_id(BUNDLED))
+        assert engine is not None and engine.served_model is not None
+        provider = OpenAICompatProvider(f"{engine.base_url}/v1", client=http)
+        question = f"Extraits du dossier :\n\n[1] (bail.pdf, p. 1) Le bail est...\n\n{QUESTION}"
+        grounded = [grounded_warm_messages("fr")[0], {"role": "user", "content": question}]
+        stream = provider.stream_chat(grounded, model=engine.served_model, max_tokens=1)
+        async with contextlib.aclosing(stream):
+            async for _ in stream:
+                pass
+        usage = transport.last_usage()
+        assert usage["prompt_tokens"] - processed(usage) >= 40, usage
     finally:
         await chat.aclose()
         await http.aclose()

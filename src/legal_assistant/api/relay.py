@@ -22,6 +22,7 @@ import httpx
 from fastapi.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from legal_assistant.api.loop_guard import ChunkGuard
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import ModelRef
 from legal_assistant.errors import LegalAssistantError
@@ -163,6 +164,8 @@ class EngineCall:
         self._slot: contextlib.AbstractAsyncContextManager[None] | None = None
         self._upstream: httpx.Response | None = None
         self._closed = False
+        # Set by the route when the client asked for loops to be cut (api/loop_guard.py).
+        self.stop_loops = False
 
     async def admit(self, user_id: str) -> None:
         """`user_id`: who asks (principal_of(request).user_id): fair admission's queue."""
@@ -246,6 +249,7 @@ class EngineCall:
         `aiter_lines` would cut."""
         upstream = await self.post(path, {**body, "stream": True})
         counter = self.state.metrics.tokens.labels(self.ref.id)
+        guard = ChunkGuard() if self.stop_loops else None
         pending = b""
         async for raw in iter_upstream(upstream, self.lease):
             pending += raw
@@ -265,6 +269,12 @@ class EngineCall:
                     continue  # not an event we can use; the engine's next one may be
                 if isinstance(chunk, dict):
                     batch.append(chunk)
+                    if guard is not None and guard.feed(chunk):
+                        # Looping: end here as the engine would (the caller's close
+                        # then closes the upstream request).
+                        batch.append(guard.final_chunk(chunk))
+                        done = True
+                        break
             if batch:
                 counter.inc(len(batch))
                 yield batch

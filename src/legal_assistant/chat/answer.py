@@ -10,6 +10,7 @@ from typing import Any
 
 from legal_assistant.catalog import ModelRef
 from legal_assistant.chat.degeneration import LoopWatcher
+from legal_assistant.chat.extract import extractive_answer
 from legal_assistant.chat.grounding import Grounding, supporting
 from legal_assistant.claims import Claim
 from legal_assistant.errors import Language, LegalAssistantError
@@ -37,6 +38,7 @@ class Answer:
     finish_reason: str | None = None  # as the engine reported it ("stop", "length")
     stopped: str | None = None  # "repetition" | "max_tokens", set by `settle`
     claims: list[Claim] | None = None  # a grounded answer's checked statements
+    extract: dict[str, Any] | None = None  # {"text", "sources"}: see `extractive`
 
     async def check_claims(self) -> None:
         """Check a grounded answer's statements against the passages they cite."""
@@ -73,11 +75,22 @@ class Answer:
         elif self.finish_reason == "length":
             self.stopped = "max_tokens"
 
+    def extractive(self, question: str, language: Language) -> dict[str, Any] | None:
+        """A grounded answer that ended with no supported citation (the model ignored the
+        passages, looped, or is too small) gets the best passages quoted after it
+        (chat/extract.py); None otherwise — and for a turn with no relevant passage,
+        which already said so without calling the model."""
+        if self.grounding is None or not self.grounding.relevant or self.citations():
+            return None
+        self.extract = extractive_answer(self.grounding.sources, question, language)
+        return self.extract
+
     def ending(self, language: Language) -> dict[str, object]:
         """The `done` fields saying how the answer ended (none for a natural end)."""
+        data: dict[str, object] = {"fallback": "extractive"} if self.extract else {}
         if self.stopped is None:
-            return {}
-        data: dict[str, object] = {
+            return data
+        data |= {
             "stopped": self.stopped,
             "notice": STOP_NOTICES[self.stopped][language],
         }
@@ -130,6 +143,8 @@ class Answer:
                 citations=self.citations(),
                 stopped=self.stopped,
                 claims=self.claims_dicts(),
+                extract=self.extract,
+                fallback="extractive" if self.extract else None,
             )
         except DatabaseError as exc:  # disk full...: a classified error, not a dropped stream
             raise exc.user_error() from exc

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,7 @@ class FixedAnswer:
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        sampling: Mapping[str, float] | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         yield TokenDelta(self.text)
 

@@ -25,6 +25,7 @@ from legal_assistant.catalog import ModelRef, parse_model_id
 from legal_assistant.chat.answer import Answer, title_of
 from legal_assistant.chat.grounding import Grounder
 from legal_assistant.chat.prompts import system_prompt
+from legal_assistant.chat.sampling import turn_sampling
 from legal_assistant.chat.status import StatusFormatter
 from legal_assistant.chat.turn import ChatEvent, ChatRequest, PreparedTurn
 from legal_assistant.config import OpenAIEndpoint, Settings
@@ -257,8 +258,12 @@ class ChatService:
             stream = provider.stream_chat(
                 messages,
                 model=model_name,
-                max_tokens=req.max_tokens or self.settings.mlx_max_tokens,
+                max_tokens=req.max_tokens
+                or min(self.settings.chat_max_tokens, self.settings.mlx_max_tokens),
                 temperature=req.temperature,
+                sampling=turn_sampling(
+                    self.settings, ref, lease.engine.model_arg if lease is not None else None
+                ),
             )
             async with contextlib.aclosing(stream):
                 async for item in stream:
@@ -273,6 +278,8 @@ class ChatService:
                         answer.finish_reason = item.reason
             answer.settle()
             await answer.check_claims()
+            if (extract := answer.extractive(turn.message, lang)) is not None:
+                yield ChatEvent("extract", extract)
             message_id = await answer.persist(self.db, t0)
             yield ChatEvent(
                 "done",

@@ -52,7 +52,7 @@ class ChatRequest(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ChatEvent:
-    event: Literal["meta", "status", "sources", "token", "done", "error"]
+    event: Literal["meta", "status", "sources", "token", "extract", "done", "error"]
     data: dict[str, Any]
 
 

@@ -8,7 +8,7 @@ be swapped behind the gateway without it knowing which protocol is on the wire.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -55,6 +55,8 @@ class ChatProvider(Protocol):
     Contract for implementations:
     * errors are raised as `LegalAssistantError` (provider_unavailable, upstream_error,
       engine_crashed, model_not_found, timeout), never as raw transport exceptions;
+    * `sampling`: more request fields (`top_p`, `repetition_penalty`...: chat/sampling.py),
+      under an explicit `temperature`;
     * closing the generator (`aclose()`, or cancelling the task iterating it) closes the
       upstream HTTP response at once, so the model server stops generating for a client
       that went away. Callers should iterate inside `contextlib.aclosing(...)`.
@@ -67,4 +69,5 @@ class ChatProvider(Protocol):
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        sampling: Mapping[str, float] | None = None,
     ) -> AsyncGenerator[StreamItem, None]: ...

@@ -16,7 +16,7 @@ turned into `LegalAssistantError` here so the gateway only ever sees our codes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any, TypedDict, cast
 
@@ -85,6 +85,7 @@ class OllamaProvider:
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        sampling: Mapping[str, float] | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         """Yield a `TokenDelta` per non-empty chunk, then `Usage` from the final chunk.
 
@@ -93,7 +94,11 @@ class OllamaProvider:
         (which holds the HTTP response) is closed before we return, instead of whenever
         the interpreter finalizes it; until then Ollama would keep generating for nobody.
         """
-        options: dict[str, Any] = {}
+        # Ollama's option names: repetition_penalty is its repeat_penalty.
+        options: dict[str, Any] = {
+            ("repeat_penalty" if k == "repetition_penalty" else k): v
+            for k, v in (sampling or {}).items()
+        }
         if max_tokens is not None:
             options["num_predict"] = max_tokens
         if temperature is not None:

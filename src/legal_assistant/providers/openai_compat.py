@@ -18,7 +18,7 @@ things the SDK hides:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -86,6 +86,7 @@ class OpenAICompatProvider:
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        sampling: Mapping[str, float] | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         """Yield `TokenDelta`s as the server sends them, and `Usage` when it reports it.
 
@@ -100,6 +101,7 @@ class OpenAICompatProvider:
         }
         if max_tokens is not None:
             payload["max_tokens"] = max_tokens
+        payload.update(sampling or {})
         if temperature is not None:
             payload["temperature"] = temperature
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")

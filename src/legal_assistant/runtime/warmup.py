@@ -1,4 +1,5 @@
-"""Warm an engine before the user sends: start it, then prefill the chat system prompt.
+"""Warm an engine before the user sends: start it, then prefill the chat system prompts
+(a dossier's, then the plain chat's).
 
 Why: on a CPU engine, what the user waits for on a first message is the engine start and
 the prompt processing of the system prompt. Both can happen while the user is still
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 import httpx
 
 from legal_assistant.catalog import ModelRef, parse_model_id
-from legal_assistant.chat.prompts import system_prompt
+from legal_assistant.chat.prompts import grounded_system_prompt, system_prompt
 from legal_assistant.config import Settings
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.providers import OpenAICompatProvider
@@ -49,6 +50,14 @@ def warm_messages(language: Language) -> list[dict[str, str]]:
     new conversation, with a stand-in user message."""
     return [
         {"role": "system", "content": system_prompt(language)},
+        {"role": "user", "content": _WARM_USER[language]},
+    ]
+
+
+def grounded_warm_messages(language: Language) -> list[dict[str, str]]:
+    """The same for a turn in a dossier (chat/grounding.py: its own system prompt)."""
+    return [
+        {"role": "system", "content": grounded_system_prompt(language)},
         {"role": "user", "content": _WARM_USER[language]},
     ]
 
@@ -82,7 +91,12 @@ async def warm(
         engine = lease.engine
         prefilled = False
         if engine.kind in CHAT_KINDS:
-            await _prefill(f"{engine.base_url}/v1", engine.served_model or ref.name, language, http)
+            # The dossier prompt first, the plain chat's last: an engine whose prompt
+            # cache keeps one prefix keeps the one most first messages use.
+            for messages in (grounded_warm_messages(language), warm_messages(language)):
+                await _prefill(
+                    f"{engine.base_url}/v1", engine.served_model or ref.name, messages, http
+                )
             prefilled = True
         return WarmResult(ref.id, engine.id, lease.started, prefilled, time.monotonic() - t0)
     finally:
@@ -90,16 +104,17 @@ async def warm(
 
 
 async def _prefill(
-    base_url: str, served_model: str, language: Language, http: httpx.AsyncClient | None
+    base_url: str,
+    served_model: str,
+    messages: list[dict[str, str]],
+    http: httpx.AsyncClient | None,
 ) -> None:
     # The chat turn's own client and request shape (streamed, usage included), so the
     # engine tokenizes the warm-up exactly as it will tokenize the turn.
     async with contextlib.AsyncExitStack() as stack:
         client = http or await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
         provider = OpenAICompatProvider(base_url, client=client)
-        stream = provider.stream_chat(
-            warm_messages(language), model=served_model, max_tokens=1, temperature=0.0
-        )
+        stream = provider.stream_chat(messages, model=served_model, max_tokens=1, temperature=0.0)
         async with contextlib.aclosing(stream):
             async for _ in stream:
                 pass

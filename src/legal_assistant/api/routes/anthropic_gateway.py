@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
+from legal_assistant.api.loop_guard import wants_loops_stopped
 from legal_assistant.api.relay import CleanupStream, EngineCall
 from legal_assistant.api.state import AppState
 from legal_assistant.catalog import EMBEDDING_PROVIDERS, ModelRef, resolve_model_name
@@ -91,6 +92,7 @@ async def messages(request: Request, state: State) -> Response:
     try:
         req, ref = await _request(request, state)
         call = EngineCall(state, ref, "messages")
+        call.stop_loops = wants_loops_stopped(request)
         await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
         return _refused(state, "messages", t0, err)

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
+from legal_assistant.api.loop_guard import wants_loops_stopped
 from legal_assistant.api.relay import CleanupStream, EngineCall
 from legal_assistant.api.routes.models import build_catalog
 from legal_assistant.api.state import AppState
@@ -162,6 +163,7 @@ async def _answer(request: Request, state: AppState, kind: str) -> Response:
         if empty:  # Ollama's load / unload request
             return await _load_or_unload(state, name, ref, kind, ttl, t0)
         call = EngineCall(state, ref, route)
+        call.stop_loops = wants_loops_stopped(request)
         await call.admit(principal_of(request).user_id)
     except LegalAssistantError as err:
         return _refused(state, route, t0, err)

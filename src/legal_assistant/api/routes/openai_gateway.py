@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
+from legal_assistant.api.loop_guard import guarded_sse, wants_loops_stopped
 from legal_assistant.api.ollama_as_openai import ollama_as_openai
 from legal_assistant.api.relay import (
     CleanupStream,
@@ -246,7 +247,16 @@ async def _forward(
                     raise
                 if not acquiring.done():
                     return CleanupStream(
-                        _progress_then_forward(state, ref, body, path, headers, t0, acquiring),
+                        _progress_then_forward(
+                            state,
+                            ref,
+                            body,
+                            path,
+                            headers,
+                            t0,
+                            acquiring,
+                            wants_loops_stopped(request),
+                        ),
                         cleanup,
                         send_timeout=state.settings.stream_send_timeout_s,
                         media_type="text/event-stream",
@@ -282,7 +292,7 @@ async def _forward(
         upstream = await send_upstream(state.gateway_http, url, body, headers, lease=lease)
         status = upstream.status_code
         return CleanupStream(
-            _relay(upstream, state, ref.id, lease),
+            _relay(upstream, state, ref.id, lease, wants_loops_stopped(request)),
             lambda: cleanup(status),
             send_timeout=state.settings.stream_send_timeout_s,
             status_code=status,
@@ -295,11 +305,17 @@ async def _forward(
 
 
 async def _relay(
-    upstream: httpx.Response, state: AppState, model: str, lease: Lease | None
+    upstream: httpx.Response,
+    state: AppState,
+    model: str,
+    lease: Lease | None,
+    stop_loops: bool = False,
 ) -> AsyncIterator[bytes]:
     counter = state.metrics.tokens.labels(model)
+    # Untouched unless the client opted in to loops being cut (api/loop_guard.py).
+    source = guarded_sse(iter_upstream(upstream, lease)) if stop_loops else None
     try:
-        async for chunk in iter_upstream(upstream, lease):
+        async for chunk in source or iter_upstream(upstream, lease):
             # Counting "data: " occurrences is cheap and needs no JSON decoding.
             counter.inc(chunk.count(b"data: "))
             yield chunk
@@ -339,6 +355,7 @@ async def _progress_then_forward(
     headers: dict[str, str],
     t0: float,
     acquiring: asyncio.Future[Lease],
+    stop_loops: bool,
 ) -> AsyncIterator[bytes]:
     """A long cold start with progress comments: SSE comment lines (ignored by OpenAI
     clients, never fake content) every tick while the engine starts, then the engine's
@@ -368,7 +385,7 @@ async def _progress_then_forward(
             state.gateway_http, f"{lease.engine.base_url}{path}", body, headers, lease=lease
         )
         try:
-            async for chunk in _relay(upstream, state, ref.id, lease):
+            async for chunk in _relay(upstream, state, ref.id, lease, stop_loops):
                 yield chunk
         finally:
             await upstream.aclose()
