@@ -125,6 +125,21 @@ Admin = Depends(require_admin)
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 
 
+async def _engine_start(request: Request) -> None:
+    """Starting an engine is management (admins), except a warm-up (`"warm": true`): the
+    UI asks for it when anyone picks a model, and a chat would start it anyway."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("warm") is True:
+        return
+    await require_admin(request)
+
+
+EngineStart = Depends(_engine_start)
+
+
 # --------------------------------------------------------------------------- dossiers
 async def role_in_dossier(request: Request, dossier_id: str) -> DossierRole | None:
     """The principal's role in an existing dossier (admins: owner), None when none."""
@@ -196,6 +211,11 @@ async def _conversation(request: Request, conversation_id: str) -> str:
 
 
 ConversationOwn = Annotated[str, Depends(_conversation)]
+
+# The dependencies that decide on one dossier or conversation: a route with a
+# `{dossier_id}` or `{conversation_id}` in its path must depend on one of them (the
+# authorisation sweep, tests/accounts/test_sweep.py, checks the app's route table).
+RESOURCE_GUARDS = frozenset({_reader, _editor, _owner, _conversation})
 
 
 def conversation_owner_filter(principal: Principal) -> str | None:

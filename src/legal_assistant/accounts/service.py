@@ -45,6 +45,7 @@ class Credential:
 
     principal: Principal
     session: sessions.Session | None = None
+    key: keys.KeyPublic | None = None  # with today's usage, for the daily quota
 
 
 def cli_token_path(data_dir: Path) -> Path:
@@ -136,7 +137,8 @@ class Accounts:
                     key_id=key.id,
                     scopes=frozenset(key.scopes),
                     models=frozenset(key.models) if key.models is not None else None,
-                )
+                ),
+                key=key,
             )
         if self._cli_token and hmac.compare_digest(secret.encode(), self._cli_token.encode()):
             return Credential(CLI_PRINCIPAL)

@@ -17,19 +17,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from legal_assistant import __version__
+from legal_assistant.accounts.policy import Admin
 from legal_assistant.accounts.service import Accounts
-from legal_assistant.api.auth_gate import AuthGate
+from legal_assistant.api.auth_gate import AuthGate, refusal
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.guard import BrowserGuard
 from legal_assistant.api.metrics import Metrics
 from legal_assistant.api.openapi import install_openapi
 from legal_assistant.api.routes import (
     anthropic_gateway,
+    audit,
     auth,
     chat,
     conversations,
     embeddings,
     engines,
+    keys,
+    members,
     models,
     ollama_api,
     ollama_manage,
@@ -167,12 +171,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
 
     @app.exception_handler(LegalAssistantError)
-    async def on_error(request: Request, exc: LegalAssistantError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc, request_language(request)),
-            status_code=exc.http_status,
-            headers=exc.headers,
-        )
+    async def on_error(request: Request, exc: LegalAssistantError) -> Response:
+        # In the protocol of the path: a refusal by a dependency (the access policy) on
+        # /v1 or /ollama reaches an OpenAI, Anthropic or Ollama client in its own shape.
+        return refusal(request.url.path, exc, request_language(request))
 
     @app.exception_handler(DatabaseError)
     async def on_storage_error(request: Request, exc: DatabaseError) -> JSONResponse:
@@ -219,7 +221,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/metrics", dependencies=[ApiKey], response_class=PlainTextResponse)
+    # Admins only in accounts mode: model names, queue waits per user.
+    @app.get("/metrics", dependencies=[ApiKey, Admin], response_class=PlainTextResponse)
     async def metrics_endpoint(state: State) -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -241,6 +244,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ollama_manage,
         auth,
         users,
+        members,
+        keys,
+        audit,
     ):
         app.include_router(module.router)
     if (WEB_DIR / "index.html").is_file():

@@ -26,13 +26,15 @@ checked by the routes' `ApiKey` dependency, as before).
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from legal_assistant.accounts import audit
+from legal_assistant.accounts import audit, keys
+from legal_assistant.accounts.metering import UsageMeter
 from legal_assistant.accounts.service import Accounts, Credential
 from legal_assistant.accounts.sessions import COOKIE_NAME
 from legal_assistant.errors import LegalAssistantError
@@ -46,6 +48,23 @@ def needed_scope(method: str, path: str) -> str:
     if path == "/v1" or path.startswith(("/v1/", "/ollama")):
         return "gateway"
     return "read" if method in SAFE_METHODS else "write"
+
+
+def spends_tokens(method: str, path: str) -> bool:
+    """Requests that make an engine generate or embed (a key's daily quota applies)."""
+    return method == "POST" and (
+        needed_scope(method, path) == "gateway" or path == "/api/chat/stream"
+    )
+
+
+def quota_spent(daily_tokens: int) -> LegalAssistantError:
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return LegalAssistantError(
+        "quota_exceeded",
+        f"{daily_tokens} tokens a day (UTC)",
+        headers={"Retry-After": str(max(1, int((midnight - now).total_seconds())))},
+    )
 
 
 def is_public(method: str, path: str) -> bool:
@@ -116,7 +135,26 @@ class AuthGate:
         assert credential is not None
         scope.setdefault("state", {})["principal"] = credential.principal
         scope["state"]["session"] = credential.session
-        await self.app(scope, receive, send)
+        if credential.key is None:
+            await self.app(scope, receive, send)
+            return
+        await self._metered(accounts, credential.key.id, scope, receive, send)
+
+    async def _metered(
+        self, accounts: Accounts, key_id: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Count a key's request and the tokens its answer reports (the daily quota)."""
+        meter = UsageMeter()
+
+        async def metered_send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                meter.feed(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, metered_send)
+        finally:
+            await keys.add_usage(accounts.db, key_id, meter.close())
 
     async def _authenticate(
         self, accounts: Accounts, request: Request, method: str, path: str
@@ -141,6 +179,14 @@ class AuthGate:
                 message_fr=f"⛔ Cette clé d'API n'a pas la portée « {scope_name} ».",
                 message_en=f"⛔ This API key lacks the {scope_name!r} scope.",
             )
+        key = credential.key
+        if (
+            key is not None
+            and key.daily_tokens is not None
+            and key.tokens_today >= key.daily_tokens
+            and spends_tokens(method, path)
+        ):
+            return credential, quota_spent(key.daily_tokens)
         session = credential.session
         if session is not None and method not in SAFE_METHODS:
             given = request.headers.get("x-csrf-token", "")

@@ -180,6 +180,7 @@ class ChatService:
                     language=lang,
                     model_id=ref.id,
                     dossier_id=turn.dossier_id,
+                    owner_id=turn.user_id,  # conversations belong to their author
                 )
                 conversation_id = conv.id
             else:

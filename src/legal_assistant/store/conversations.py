@@ -173,14 +173,17 @@ async def create_conversation(
     language: str,
     model_id: str | None,
     dossier_id: str | None = None,
+    owner_id: str | None = None,
 ) -> ConversationPublic:
-    """Create an empty conversation (in a dossier when `dossier_id` is given)."""
+    """Create an empty conversation (in a dossier when `dossier_id` is given), belonging
+    to `owner_id` (its author)."""
     now = timestamp()
     data: dict[str, Any] = {
         "title": title,
         "language": language,
         "model_id": model_id,  # None is sent as NONE: the field is simply absent
         "dossier_id": dossier_id,
+        "owner_id": owner_id,
         "created_at": now,
         "updated_at": now,
         "message_count": 0,
@@ -219,17 +222,25 @@ async def get_conversation(db: Database, conversation_id: str) -> ConversationDe
 
 
 async def list_conversations(
-    db: Database, *, limit: int = 100, dossier_id: str | None = None
+    db: Database, *, limit: int = 100, dossier_id: str | None = None, owner_id: str | None = None
 ) -> list[ConversationPublic]:
     """Most recently updated first, each with its `message_count`; only the dossier's
-    conversations when `dossier_id` is given."""
+    conversations when `dossier_id` is given, only `owner_id`'s when given."""
     limit = min(int(limit), MAX_LIST_LIMIT)
     if limit <= 0:
         return []
-    where = " WHERE dossier_id = $dossier" if dossier_id is not None else ""
+    conditions = [
+        clause
+        for clause, value in (
+            ("dossier_id = $dossier", dossier_id),
+            ("owner_id = $owner", owner_id),
+        )
+        if value is not None
+    ]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     results = await db.query(
         f"SELECT * FROM conversation{where} ORDER BY updated_at DESC, id DESC LIMIT $limit",
-        {"limit": limit, "dossier": dossier_id},
+        {"limit": limit, "dossier": dossier_id, "owner": owner_id},
     )
     return [_to_conversation(row) for row in rows(results[-1])]
 

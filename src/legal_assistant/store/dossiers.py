@@ -67,11 +67,18 @@ async def _document_counts(db: Database, dossier_ids: list[str]) -> dict[str, in
 
 
 async def create_dossier(
-    db: Database, *, name: str, embedding_model: str | None, dimension: int | None
+    db: Database,
+    *,
+    name: str,
+    embedding_model: str | None,
+    dimension: int | None,
+    owner_id: str | None = None,
 ) -> DossierPublic:
+    """`owner_id`: who made it (accounts/policy.py decides who else may see it)."""
     now = timestamp()
     data = {
         "name": name,
+        "owner_id": owner_id,
         "created_at": now,
         "updated_at": now,
         "embedding_model": embedding_model,
@@ -94,9 +101,16 @@ async def get_dossier(db: Database, dossier_id: str) -> DossierPublic | None:
     return _to_dossier(found[0], counts.get(dossier_id, 0))
 
 
-async def list_dossiers(db: Database) -> list[DossierPublic]:
-    """Most recently updated first."""
-    results = await db.query("SELECT * FROM dossier ORDER BY updated_at DESC, id DESC")
+async def list_dossiers(db: Database, *, only: list[str] | None = None) -> list[DossierPublic]:
+    """Most recently updated first; only the dossiers of `only` when given (the ids the
+    access policy lets the caller see: the filter is in the query)."""
+    if only is None:
+        results = await db.query("SELECT * FROM dossier ORDER BY updated_at DESC, id DESC")
+    else:
+        results = await db.query(
+            "SELECT * FROM dossier WHERE id IN $ids ORDER BY updated_at DESC, id DESC",
+            {"ids": [dossier_rid(d) for d in only if is_valid_id(d)]},
+        )
     found = rows(results[-1])
     counts = await _document_counts(db, [record_key(r["id"]) for r in found])
     return [_to_dossier(r, counts.get(record_key(r["id"]), 0)) for r in found]

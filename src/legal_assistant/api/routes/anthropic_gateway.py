@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from legal_assistant.accounts.policy import check_model
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.loop_guard import wants_loops_stopped
@@ -55,7 +56,7 @@ PING_EVERY_S = 1.0
 
 def anthropic_error(err: LegalAssistantError) -> JSONResponse:
     status = error_status(err)
-    headers = {"Retry-After": "2"} if status == 429 else None
+    headers = err.headers or ({"Retry-After": "2"} if status == 429 else None)
     return JSONResponse(error_body(err), status_code=status, headers=headers)
 
 
@@ -71,6 +72,7 @@ async def _request(
         raise invalid("the body must be a JSON object")
     req = parse_request(body, count_only=count_only)
     ref = resolve_model_name(req.model)
+    check_model(principal_of(request), ref.id, req.model)  # a key's model allowlist
     if ref.provider in EMBEDDING_PROVIDERS:
         raise invalid(f"{req.model[:120]} is an embedding model: it cannot answer messages")
     if req.uses_tools:

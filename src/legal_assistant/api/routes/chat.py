@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
+from legal_assistant.accounts.policy import ChatAccess
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.sse import sse
 from legal_assistant.chat.turn import ChatRequest
 
-router = APIRouter(dependencies=[ApiKey])
+# ChatAccess: the conversation continued must be the caller's, the dossier readable.
+router = APIRouter(dependencies=[ApiKey, ChatAccess])
 
 
 @router.post("/api/chat/stream", response_class=EventSourceResponse)

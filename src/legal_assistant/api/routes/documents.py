@@ -12,13 +12,15 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
+from legal_assistant.accounts.policy import DossierEdit, DossierRead
 from legal_assistant.api.deps import ApiKey, State, request_language
-from legal_assistant.api.routes.dossiers import existing_dossier, ingestion
+from legal_assistant.api.routes.dossiers import ingestion
 from legal_assistant.documents.files import receive_files
 from legal_assistant.documents.jobs import document_event
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.store import documents as store
 from legal_assistant.store.documents import DocumentPublic
+from legal_assistant.store.dossiers import DossierPublic
 
 router = APIRouter(dependencies=[ApiKey])
 
@@ -103,10 +105,10 @@ def document_not_found(document_id: str) -> LegalAssistantError:
 
 
 async def _document(
-    state: Any, dossier_id: str, document_id: str, lang: Language
+    state: Any, dossier: DossierPublic, document_id: str, lang: Language
 ) -> DocumentPublic:
-    await existing_dossier(state, dossier_id)
-    doc = await store.get_document(state.db, dossier_id, document_id, lang)
+    """A document of a dossier the access policy has already let the caller in."""
+    doc = await store.get_document(state.db, dossier.id, document_id, lang)
     if doc is None:
         raise document_not_found(document_id)
     return doc
@@ -117,12 +119,12 @@ async def _document(
     status_code=202,
     openapi_extra=_UPLOAD_BODY,
 )
-async def upload_documents(dossier_id: str, request: Request, state: State) -> DocumentList:
+async def upload_documents(dossier: DossierEdit, request: Request, state: State) -> DocumentList:
     """Multipart, field `file` (several allowed). Answers at once with the documents
     `queued` (or an existing one with the same content, `duplicate: true`); extraction and
     indexing follow in the background (`GET .../events`). All or nothing: one refused
     file (415 type, 400 empty, 413 larger than MAX_UPLOAD_MB) refuses the request."""
-    await existing_dossier(state, dossier_id)
+    dossier_id = dossier.id
     service = ingestion(state)
     limit = state.settings.max_upload_mb * 2**20
     # Refused files raise here as soon as they are refused (415 at the part's headers,
@@ -148,30 +150,29 @@ def _localised(doc: DocumentPublic, lang: Language) -> DocumentPublic:
 
 
 @router.get("/api/dossiers/{dossier_id}/documents")
-async def list_documents(dossier_id: str, state: State, request: Request) -> DocumentList:
-    await existing_dossier(state, dossier_id)
+async def list_documents(dossier: DossierRead, state: State, request: Request) -> DocumentList:
     lang = request_language(request)
-    return DocumentList(documents=await store.list_documents(state.db, dossier_id, lang))
+    return DocumentList(documents=await store.list_documents(state.db, dossier.id, lang))
 
 
 @router.get("/api/dossiers/{dossier_id}/documents/{document_id}")
 async def get_document(
-    dossier_id: str, document_id: str, state: State, request: Request
+    dossier: DossierRead, document_id: str, state: State, request: Request
 ) -> DocumentPublic:
-    return await _document(state, dossier_id, document_id, request_language(request))
+    return await _document(state, dossier, document_id, request_language(request))
 
 
 @router.delete("/api/dossiers/{dossier_id}/documents/{document_id}")
-async def delete_document(dossier_id: str, document_id: str, state: State) -> dict[str, bool]:
+async def delete_document(dossier: DossierEdit, document_id: str, state: State) -> dict[str, bool]:
     """The document's file, passages and vectors: no search returns them afterwards."""
-    await _document(state, dossier_id, document_id, "fr")
-    await ingestion(state).delete_document(dossier_id, document_id)
+    await _document(state, dossier, document_id, "fr")
+    await ingestion(state).delete_document(dossier.id, document_id)
     return {"deleted": True}
 
 
 @router.get("/api/dossiers/{dossier_id}/documents/{document_id}/pages/{page}")
 async def document_page(
-    dossier_id: str,
+    dossier: DossierRead,
     document_id: str,
     page: Annotated[int, Path(ge=1, le=1_000_000)],
     state: State,
@@ -179,8 +180,8 @@ async def document_page(
 ) -> PageOut:
     """The extracted text of one page (1-based; a non-PDF document is one page) and the
     passages cut from it, with their offsets into that text (for highlighting)."""
-    doc = await _document(state, dossier_id, document_id, request_language(request))
-    data = ingestion(state).files.read_extracted(dossier_id, doc.id)
+    doc = await _document(state, dossier, document_id, request_language(request))
+    data = ingestion(state).files.read_extracted(dossier.id, doc.id)
     if data is None:
         raise LegalAssistantError(
             "not_found",
@@ -224,10 +225,10 @@ async def document_page(
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-async def document_file(dossier_id: str, document_id: str, state: State) -> FileResponse:
+async def document_file(dossier: DossierRead, document_id: str, state: State) -> FileResponse:
     """The original file as uploaded, as an attachment under its display name."""
-    doc = await _document(state, dossier_id, document_id, "fr")
-    path = ingestion(state).files.file_path(dossier_id, doc.id)
+    doc = await _document(state, dossier, document_id, "fr")
+    path = ingestion(state).files.file_path(dossier.id, doc.id)
     if not path.is_file():
         raise LegalAssistantError("file_missing", doc.id, http_status=404)
     return FileResponse(
@@ -244,11 +245,13 @@ async def document_file(dossier_id: str, document_id: str, state: State) -> File
     response_class=EventSourceResponse,
     openapi_extra=_EVENTS_RESPONSE,
 )
-async def dossier_events(dossier_id: str, state: State, request: Request) -> EventSourceResponse:
+async def dossier_events(
+    dossier: DossierRead, state: State, request: Request
+) -> EventSourceResponse:
     """Ingestion progress: first the current state of every document, then one
     `document` event per change (`extracting p/N`, `embedding n/M`, `ready`, `failed`
     with its reason, `deleted`); `dossier` {deleted} ends the stream."""
-    await existing_dossier(state, dossier_id)
+    dossier_id = dossier.id
     service = ingestion(state)
     lang = request_language(request)
 

@@ -8,6 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from legal_assistant.accounts import ownership
+from legal_assistant.accounts.policy import (
+    CurrentPrincipal,
+    DossierOwner,
+    DossierRead,
+    VisibleDossiers,
+    conversation_owner_filter,
+)
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.chat.turn import Text
 from legal_assistant.documents.ingest import IngestionService
@@ -69,13 +77,6 @@ def ingestion(state: Any) -> IngestionService:
     return service
 
 
-async def existing_dossier(state: Any, dossier_id: str) -> DossierPublic:
-    dossier = await store.get_dossier(state.db, dossier_id)
-    if dossier is None:
-        raise dossier_not_found(dossier_id)
-    return dossier
-
-
 def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
@@ -89,53 +90,57 @@ def _clean_name(name: str) -> str:
 
 
 @router.post("/api/dossiers", status_code=201)
-async def create_dossier(body: DossierIn, state: State) -> DossierPublic:
+async def create_dossier(
+    body: DossierIn, state: State, principal: CurrentPrincipal
+) -> DossierPublic:
     embedder = ingestion(state).library.embedder
     return await store.create_dossier(
         state.db,
         name=_clean_name(body.name),
         embedding_model=embedder.model_id,
         dimension=embedder.dimension,
+        owner_id=principal.user_id,
     )
 
 
 @router.get("/api/dossiers")
-async def list_dossiers(state: State) -> DossierList:
-    return DossierList(dossiers=await store.list_dossiers(state.db))
+async def list_dossiers(state: State, visible: VisibleDossiers) -> DossierList:
+    """The dossiers the caller owns or is a member of (admins: all)."""
+    return DossierList(dossiers=await store.list_dossiers(state.db, only=visible))
 
 
 @router.get("/api/dossiers/{dossier_id}")
-async def get_dossier(dossier_id: str, state: State) -> DossierPublic:
-    return await existing_dossier(state, dossier_id)
+async def get_dossier(dossier: DossierRead) -> DossierPublic:
+    return dossier
 
 
 @router.patch("/api/dossiers/{dossier_id}")
-async def rename_dossier(dossier_id: str, body: DossierIn, state: State) -> DossierPublic:
-    renamed = await store.rename_dossier(state.db, dossier_id, _clean_name(body.name))
+async def rename_dossier(dossier: DossierOwner, body: DossierIn, state: State) -> DossierPublic:
+    renamed = await store.rename_dossier(state.db, dossier.id, _clean_name(body.name))
     if renamed is None:
-        raise dossier_not_found(dossier_id)
+        raise dossier_not_found(dossier.id)
     return renamed
 
 
 @router.delete("/api/dossiers/{dossier_id}")
-async def delete_dossier(dossier_id: str, state: State) -> dict[str, bool]:
+async def delete_dossier(dossier: DossierOwner, state: State) -> dict[str, bool]:
     """The dossier, its documents (files, passages, vectors) and its conversations."""
-    await existing_dossier(state, dossier_id)
-    if not await ingestion(state).delete_dossier(dossier_id):
-        raise dossier_not_found(dossier_id)
+    if not await ingestion(state).delete_dossier(dossier.id):
+        raise dossier_not_found(dossier.id)
+    await ownership.forget_dossier(state.db, dossier.id)
     return {"deleted": True}
 
 
 @router.get("/api/dossiers/{dossier_id}/search")
 async def search_dossier(
-    dossier_id: str,
+    dossier: DossierRead,
     state: State,
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=2000)],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> SearchResponse:
     """Hybrid search (keywords + embeddings) over the dossier's indexed documents."""
-    await existing_dossier(state, dossier_id)
+    dossier_id = dossier.id
     query = " ".join(q.split())
     if not query or "\x00" in query:
         raise LegalAssistantError(
@@ -150,8 +155,16 @@ async def search_dossier(
 
 @router.get("/api/dossiers/{dossier_id}/conversations")
 async def dossier_conversations(
-    dossier_id: str, state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    dossier: DossierRead,
+    state: State,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ConversationList:
-    await existing_dossier(state, dossier_id)
-    items = await list_conversations(state.db, limit=limit, dossier_id=dossier_id)
+    """The caller's own conversations in the dossier (admins: everyone's)."""
+    items = await list_conversations(
+        state.db,
+        limit=limit,
+        dossier_id=dossier.id,
+        owner_id=conversation_owner_filter(principal),
+    )
     return ConversationList(conversations=items)

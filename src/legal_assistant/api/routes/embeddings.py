@@ -18,6 +18,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from legal_assistant.accounts.policy import check_model
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.routes.openai_gateway import openai_error
@@ -98,6 +99,7 @@ async def embeddings(request: Request, state: State) -> Response:
     try:
         req = parse_request(await request.body())
         ref, user = req["ref"], principal_of(request).user_id
+        check_model(principal_of(request), ref.id)  # a key's model allowlist
         async with state.admission.slot(ref.id, user), state.supervisor.lease(ref) as lease:
             engine = lease.engine
             try:

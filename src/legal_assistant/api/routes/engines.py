@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
+from legal_assistant.accounts.policy import Admin, EngineStart
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.sse import sse
 from legal_assistant.catalog import parse_model_id
@@ -64,7 +65,7 @@ async def engine_events(state: State) -> EventSourceResponse:
     return EventSourceResponse(gen(), ping=15, send_timeout=30)
 
 
-@router.get("/api/engines/{engine_id}/logs")
+@router.get("/api/engines/{engine_id}/logs", dependencies=[Admin])  # may hold prompts
 async def engine_logs(
     engine_id: str, state: State, tail: int = Query(200, ge=1, le=5000)
 ) -> dict[str, Any]:
@@ -74,7 +75,7 @@ async def engine_logs(
     return {"engine": engine.id, "model": engine.ref.id, "lines": engine.logs(tail)}
 
 
-@router.get("/api/engines/{engine_id}/slots")
+@router.get("/api/engines/{engine_id}/slots", dependencies=[Admin])
 async def engine_slots(engine_id: str, state: State) -> dict[str, Any]:
     """llama.cpp's slots: busy or idle, and the tokens each holds (its prompt cache).
     Other kinds, and an engine that is not running, have none."""
@@ -93,7 +94,7 @@ async def engine_slots(engine_id: str, state: State) -> dict[str, Any]:
     return {"engine": engine.id, "model": engine.ref.id, "slots": slots}
 
 
-@router.post("/api/engines/{engine_id}/stop")
+@router.post("/api/engines/{engine_id}/stop", dependencies=[Admin])
 async def stop_engine(engine_id: str, state: State) -> dict[str, Any]:
     engine = await state.supervisor.stop_engine(engine_id)
     if engine is None:
@@ -123,7 +124,7 @@ async def start_events(
     yield ChatEvent("done", engine.status())
 
 
-@router.post("/api/engines/start", response_model=None)
+@router.post("/api/engines/start", response_model=None, dependencies=[EngineStart])
 async def start_engine(
     body: StartRequest, state: State, request: Request
 ) -> dict[str, Any] | EventSourceResponse | JSONResponse:

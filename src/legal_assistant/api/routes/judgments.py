@@ -15,9 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from legal_assistant.accounts.policy import DossierRead
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.routes.documents import document_not_found
-from legal_assistant.api.routes.dossiers import existing_dossier, ingestion
+from legal_assistant.api.routes.dossiers import ingestion
 from legal_assistant.documents.model import Page
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.judgments.model import Judgment
@@ -31,10 +32,10 @@ router = APIRouter(dependencies=[ApiKey])
 
 @router.get("/api/dossiers/{dossier_id}/documents/{document_id}/judgment")
 async def document_judgment(
-    dossier_id: str, document_id: str, state: State, request: Request
+    dossier: DossierRead, document_id: str, state: State, request: Request
 ) -> dict[str, Any]:
     """The decision's header, zones, numbered paragraphs and visa."""
-    await existing_dossier(state, dossier_id)
+    dossier_id = dossier.id
     doc = await document_store.get_document(
         state.db, dossier_id, document_id, request_language(request)
     )

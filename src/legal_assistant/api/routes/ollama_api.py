@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from legal_assistant.accounts.policy import check_model
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.loop_guard import wants_loops_stopped
@@ -63,7 +64,7 @@ def ollama_error(err: LegalAssistantError) -> JSONResponse:
     message = err.detail if err.code == "bad_request" and err.detail else err.message_en
     if err.detail and message != err.detail:
         message += f" ({err.detail})"
-    headers = {"Retry-After": "2"} if status == 429 else None
+    headers = err.headers or ({"Retry-After": "2"} if status == 429 else None)
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -149,6 +150,7 @@ async def _answer(request: Request, state: AppState, kind: str) -> Response:
     try:
         body = await read_body(request)
         name, ref = await resolve(state, body)
+        check_model(principal_of(request), ref.id, name)  # a key's model allowlist
         if ref.provider in EMBEDDING_PROVIDERS:
             raise tr.invalid(f"{name[:120]} is an embedding model: use /api/embed")
         ttl = tr.parse_keep_alive(body.get("keep_alive"))
@@ -251,6 +253,7 @@ async def _embed(request: Request, state: AppState, *, legacy: bool) -> Response
     try:
         body = await read_body(request)
         name, ref = await resolve(state, body)
+        check_model(principal_of(request), ref.id, name)  # a key's model allowlist
         if ref.managed and ref.provider not in EMBEDDING_PROVIDERS:
             raise tr.invalid(f"{name[:120]} is not an embedding model (see /api/tags)")
         ttl = tr.parse_keep_alive(body.get("keep_alive"))

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from legal_assistant.accounts.policy import Admin
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.relay import CleanupStream
 from legal_assistant.api.routes.ollama_api import (
@@ -33,7 +34,8 @@ from legal_assistant.errors import LegalAssistantError
 from legal_assistant.gateway import ollama as tr
 from legal_assistant.runtime.downloads import DownloadProgress, download_snapshot
 
-router = APIRouter(prefix="/ollama", include_in_schema=False)  # Ollama's protocol, not ours
+# Ollama's protocol, not ours. Pulling (and removing) models is engine management: admins.
+router = APIRouter(prefix="/ollama", include_in_schema=False, dependencies=[Admin])
 
 
 @router.post("/api/pull", response_model=None)

@@ -24,6 +24,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from legal_assistant.accounts.policy import check_model
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.loop_guard import guarded_sse, wants_loops_stopped
@@ -47,6 +48,7 @@ router = APIRouter(dependencies=[ApiKey])
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "invalid_request_error",
     429: "rate_limit_error",
 }
@@ -66,7 +68,7 @@ def openai_error(err: LegalAssistantError) -> JSONResponse:
             else None,
         }
     }
-    headers = {"Retry-After": "2"} if status == 429 else None
+    headers = err.headers or ({"Retry-After": "2"} if status == 429 else None)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -138,6 +140,7 @@ async def _gateway(request: Request, state: AppState, path: str) -> Response:
     try:
         body = _parse_body(await request.body())
         ref = parse_model_id(body["model"])
+        check_model(principal_of(request), ref.id, body["model"])  # a key's model allowlist
         if ref.managed:
             _refuse_load_fields(body)
         if body.get("tools") and body.get("tool_choice") != "none":

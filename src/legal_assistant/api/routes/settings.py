@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
+from legal_assistant.accounts.policy import Admin
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.routes.engines import StartRequest, start_events
 from legal_assistant.api.sse import sse
@@ -27,7 +28,7 @@ async def mlx_status(state: State) -> dict[str, Any]:
     return MLXServerService(state.supervisor).get_status()
 
 
-@router.post("/api/settings/mlx/start", response_model=None)
+@router.post("/api/settings/mlx/start", response_model=None, dependencies=[Admin])
 async def mlx_start(
     body: StartRequest, state: State, request: Request
 ) -> dict[str, Any] | EventSourceResponse:
@@ -42,7 +43,7 @@ async def mlx_start(
     return MLXServerService(state.supervisor).get_status()
 
 
-@router.post("/api/settings/mlx/stop")
+@router.post("/api/settings/mlx/stop", dependencies=[Admin])
 async def mlx_stop(state: State) -> dict[str, Any]:
     service = MLXServerService(state.supervisor)
     await service.stop()
