@@ -17,8 +17,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from legal_assistant.accounts.policy import DossierRead
 from legal_assistant.api.deps import ApiKey, State
-from legal_assistant.api.routes.dossiers import existing_dossier, ingestion
+from legal_assistant.api.routes.dossiers import ingestion
 from legal_assistant.chat.grounding import passage_text
 from legal_assistant.chat.turn import Text
 from legal_assistant.claims import ClaimChecker
@@ -51,10 +52,10 @@ def _bad(detail: str, fr: str, en: str) -> LegalAssistantError:
 
 
 @router.post("/api/dossiers/{dossier_id}/verify")
-async def verify(dossier_id: str, body: VerifyIn, state: State) -> VerifyOut:
+async def verify(dossier: DossierRead, body: VerifyIn, state: State) -> VerifyOut:
     """Each statement of `answer` with its verdict and, for each number it cites, whether
     the passage given for that number backs it."""
-    await existing_dossier(state, dossier_id)
+    dossier_id = dossier.id  # readers may verify (the access policy let the caller in)
     if not body.answer.strip():
         raise _bad(
             "empty answer", "❌ Le texte à vérifier est vide.", "❌ The text to check is empty."
