@@ -169,7 +169,7 @@ def test_crash_before_the_commit_point_is_rolled_back_on_open(tmp_path: Path) ->
         index = ix.DossierIndex({str(tmp_path / "idx")!r}, {DIM})
         index.add_document("doc-property", passages("doc-property"),
                            np.load({str(tmp_path / "prop.npy")!r}))
-        def die():
+        def die(*args):
             os._exit(9)
         index._write_manifest = die
         tort = np.load({str(tmp_path / "tort.npy")!r})

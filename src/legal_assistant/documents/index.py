@@ -13,8 +13,16 @@ manifest, so a half-written document is never returned. A delete takes the docum
 of the manifest first (invisible at once), then out of both stores. The journal names
 the document being written; on open, a document the journal names that the manifest
 does not hold is purged from both stores (the crash happened before its commit point, or
-after a delete's). Writes are serialised by one lock (and the library above holds a
-per-dossier asyncio lock: one writer).
+after a delete's).
+
+Concurrency: one writer at a time (`_write_lock`; the library above also serialises a
+dossier's writers), and searches never wait for a whole write. What a search sees is one
+immutable `_View` of the manifest, swapped in at the commit point, so it needs no lock;
+Tantivy's searchers are snapshots, safe beside its writer (tantivy-py's `searcher`,
+`writer` and `reload` take `&self` on a `Sync` index); usearch is not safe to search
+while it is being changed (its search contexts are per thread id, not per caller), so
+every usearch call holds `_vectors_lock`, and a document's vectors are added in chunks so
+a search waits at most one chunk.
 
 Why Tantivy + usearch rather than one database: docs/retrieval.md (measurements).
 """
@@ -47,10 +55,37 @@ def passage_id(document_id: str, ordinal: int) -> str:
     return f"{document_id}:{ordinal}"
 
 
+# Vectors added per hold of the vectors lock (a search waits at most this many inserts).
+_ADD_CHUNK = 64
+
+
 @dataclass(frozen=True, slots=True)
 class _Span:
     first_key: int
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The searchable documents (the manifest), never changed once made; `hidden` is how
+    many keys of a document being written or deleted the stores may return meanwhile."""
+
+    documents: dict[str, _Span]
+    ranges: list[tuple[int, int, str]]
+    starts: list[int]
+    hidden: int = 0
+
+    @classmethod
+    def of(cls, documents: dict[str, _Span], hidden: int = 0) -> _View:
+        ranges = sorted((s.first_key, s.count, doc) for doc, s in documents.items() if s.count)
+        return cls(dict(documents), ranges, [r[0] for r in ranges], hidden)
+
+    def owner(self, key: int) -> str | None:
+        i = bisect_right(self.starts, key) - 1
+        if i < 0:
+            return None
+        first, count, doc = self.ranges[i]
+        return doc if key < first + count else None
 
 
 class DossierIndex:
@@ -58,7 +93,8 @@ class DossierIndex:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dimension = dimension
-        self._lock = threading.RLock()
+        self._write_lock = threading.RLock()
+        self._vectors_lock = threading.Lock()
         self._manifest_path = self.directory / "manifest.json"
         self._journal_path = self.directory / "journal.json"
         manifest = _read_json(self._manifest_path) or {
@@ -70,68 +106,68 @@ class DossierIndex:
                 f"opened for {dimension} (re-index for the new embedding model)"
             )
         self._next_key = int(manifest["next_key"])
-        self._documents: dict[str, _Span] = {
-            doc: _Span(int(s["first_key"]), int(s["count"]))
-            for doc, s in manifest["documents"].items()
-        }
+        self._view = _View.of(
+            {
+                doc: _Span(int(s["first_key"]), int(s["count"]))
+                for doc, s in manifest["documents"].items()
+            }
+        )
         self._keyword = KeywordStore(self.directory / "keyword")
         self._vectors = VectorStore(self.directory / "vectors.usearch", dimension)
-        self._rebuild_ranges()
         self._recover()
 
     # ----------------------------------------------------------------- queries
     def has_document(self, document_id: str) -> bool:
-        with self._lock:
-            return document_id in self._documents
+        return document_id in self._view.documents
 
     def document_ids(self) -> list[str]:
-        with self._lock:
-            return sorted(self._documents)
+        return sorted(self._view.documents)
 
     def count(self) -> int:
         """Searchable passages."""
-        with self._lock:
-            return sum(s.count for s in self._documents.values())
+        return sum(s.count for s in self._view.documents.values())
 
     def keyword_search(self, terms: dict[str, list[str]], limit: int) -> list[tuple[int, float]]:
         """(key, BM25) of committed passages, best first."""
-        with self._lock:
-            # Over-fetch a little: hits of an uncommitted document are dropped below.
-            hits = self._keyword.search(terms, limit + 8)
-            return [h for h in hits if self._owner(h[0]) is not None][:limit]
+        view = self._view
+        # Over-fetch: hits of a document being written or deleted are dropped below.
+        hits = self._keyword.search(terms, limit + 8 + view.hidden)
+        return [h for h in hits if view.owner(h[0]) is not None][:limit]
 
     def keyword_coverage(self, terms: dict[str, list[str]]) -> float:
-        with self._lock:
-            return self._keyword.coverage(terms)
+        return self._keyword.coverage(terms)
 
     def dense_search(
         self, vector: npt.NDArray[np.float32], limit: int, *, exact: bool | None = None
     ) -> list[tuple[int, float]]:
         """(key, cosine) of committed passages, best first."""
-        with self._lock:
-            hits = self._vectors.search(vector, limit + 8, exact=exact)
-            return [h for h in hits if self._owner(h[0]) is not None][:limit]
+        view = self._view
+        with self._vectors_lock:
+            hits = self._vectors.search(vector, limit + 8 + view.hidden, exact=exact)
+        return [h for h in hits if view.owner(h[0]) is not None][:limit]
 
     def fetch(self, keys: Sequence[int]) -> dict[int, StoredPassage]:
-        with self._lock:
-            rows = self._keyword.fetch(keys)
-            return {k: r for k, r in rows.items() if self._owner(k) == r.document_id}
+        view = self._view
+        rows = self._keyword.fetch(keys)
+        return {k: r for k, r in rows.items() if view.owner(k) == r.document_id}
 
     def passages(self, wanted: Sequence[tuple[str, int]]) -> dict[tuple[str, int], StoredPassage]:
         """Committed passages by (document id, ordinal); absent ones are left out."""
-        with self._lock:
-            keys: dict[int, tuple[str, int]] = {}
-            for document_id, ordinal in wanted:
-                span = self._documents.get(document_id)
-                if span is not None and 0 <= ordinal < span.count:
-                    keys[span.first_key + ordinal] = (document_id, ordinal)
-            rows = self.fetch(list(keys))
-            return {
-                keys[k]: row for k, row in rows.items() if (row.document_id, row.ordinal) == keys[k]
-            }
+        view = self._view
+        keys: dict[int, tuple[str, int]] = {}
+        for document_id, ordinal in wanted:
+            span = view.documents.get(document_id)
+            if span is not None and 0 <= ordinal < span.count:
+                keys[span.first_key + ordinal] = (document_id, ordinal)
+        rows = self._keyword.fetch(list(keys))
+        return {
+            keys[k]: row
+            for k, row in rows.items()
+            if view.owner(k) == row.document_id and (row.document_id, row.ordinal) == keys[k]
+        }
 
     def cosines(self, vector: npt.NDArray[np.float32], keys: Sequence[int]) -> dict[int, float]:
-        with self._lock:
+        with self._vectors_lock:
             return self._vectors.cosines(vector, keys)
 
     # ------------------------------------------------------------------ writes
@@ -144,8 +180,8 @@ class DossierIndex:
             raise ValueError(f"{len(passages)} passages but {matrix.shape[0]} vectors")
         if not np.isfinite(matrix).all():
             raise ValueError("vectors contain NaN or infinity")
-        with self._lock:
-            if document_id in self._documents:
+        with self._write_lock:
+            if document_id in self._view.documents:
                 self.delete_document(document_id)
             span = _Span(self._next_key, len(passages))
             keys = np.arange(span.first_key, span.first_key + span.count, dtype=np.uint64)
@@ -159,32 +195,36 @@ class DossierIndex:
                 for key, p in zip(keys, passages, strict=True)
             ]  # fmt: skip
             self._write_journal("add", document_id, span)
+            before = self._view
+            self._view = _View.of(before.documents, hidden=span.count)
             try:
                 self._keyword.add(rows)
-                self._vectors.add(keys, matrix)
-                self._vectors.save()
-                self._documents[document_id] = span
+                for start in range(0, span.count, _ADD_CHUNK):
+                    chunk = slice(start, start + _ADD_CHUNK)
+                    with self._vectors_lock:
+                        self._vectors.add(keys[chunk], matrix[chunk])
+                self._save_vectors()
                 self._next_key = span.first_key + span.count
-                self._write_manifest()  # the commit point
+                self._write_manifest({**before.documents, document_id: span})  # commit point
             except BaseException:
-                self._documents.pop(document_id, None)
                 self._purge(document_id, span)
+                self._view = before
                 raise
-            finally:
-                self._rebuild_ranges()
+            self._view = _View.of({**before.documents, document_id: span})
             self._journal_path.unlink(missing_ok=True)
 
     def delete_document(self, document_id: str) -> bool:
         """Remove a document's passages and vectors; False when it was not indexed."""
-        with self._lock:
-            span = self._documents.get(document_id)
+        with self._write_lock:
+            span = self._view.documents.get(document_id)
             if span is None:
                 return False
             self._write_journal("delete", document_id, span)
-            del self._documents[document_id]
-            self._rebuild_ranges()
-            self._write_manifest()  # invisible from here on
+            documents = {d: s for d, s in self._view.documents.items() if d != document_id}
+            self._write_manifest(documents)
+            self._view = _View.of(documents, hidden=span.count)  # invisible from here on
             self._purge(document_id, span)
+            self._view = _View.of(documents)
             self._journal_path.unlink(missing_ok=True)
             return True
 
@@ -192,41 +232,34 @@ class DossierIndex:
         """Nothing stays open between calls (each write opens and drops its writer)."""
 
     # ---------------------------------------------------------------- internals
-    def _owner(self, key: int) -> str | None:
-        i = bisect_right(self._starts, key) - 1
-        if i < 0:
-            return None
-        first, count, doc = self._ranges[i]
-        return doc if key < first + count else None
-
-    def _rebuild_ranges(self) -> None:
-        self._ranges = sorted(
-            (s.first_key, s.count, doc) for doc, s in self._documents.items() if s.count
-        )
-        self._starts = [r[0] for r in self._ranges]
+    def _save_vectors(self) -> None:
+        # Saving reads the graph and changes nothing: searches go on meanwhile (the
+        # write lock keeps other changes out).
+        self._vectors.save()
 
     def _purge(self, document_id: str, span: _Span) -> None:
         self._keyword.delete_documents([document_id])
         stale = [k for k in range(span.first_key, span.first_key + span.count)]
-        present = set(self._vectors.keys().tolist())
-        self._vectors.remove([k for k in stale if k in present])
-        self._vectors.save()
+        with self._vectors_lock:
+            present = set(self._vectors.keys().tolist())
+            self._vectors.remove([k for k in stale if k in present])
+        self._save_vectors()
 
     def _recover(self) -> None:
         """Finish what a crash interrupted (see the module docstring)."""
         journal = _read_json(self._journal_path)
         if journal is not None:
             doc = str(journal["document_id"])
-            if doc not in self._documents:
+            if doc not in self._view.documents:
                 self._purge(doc, _Span(int(journal["first_key"]), int(journal["count"])))
             self._journal_path.unlink(missing_ok=True)
         # Vectors no committed document owns (a crash between save and manifest write).
-        orphans = [k for k in self._vectors.keys().tolist() if self._owner(int(k)) is None]
+        orphans = [k for k in self._vectors.keys().tolist() if self._view.owner(int(k)) is None]
         if orphans:
             self._vectors.remove(orphans)
             self._vectors.save()
 
-    def _write_manifest(self) -> None:
+    def _write_manifest(self, documents: dict[str, _Span]) -> None:
         _write_json(
             self._manifest_path,
             {
@@ -235,7 +268,7 @@ class DossierIndex:
                 "next_key": self._next_key,
                 "documents": {
                     doc: {"first_key": s.first_key, "count": s.count}
-                    for doc, s in sorted(self._documents.items())
+                    for doc, s in sorted(documents.items())
                 },
             },
         )

@@ -1,10 +1,13 @@
 """The dossiers' retrieval indexes, opened once and shared by ingestion, the search route
 and the chat grounding.
 
-One owner: every call into a dossier's index goes through `DossierLibrary` under that
-dossier's lock, so a search never runs while a document is being added or deleted in
-the same index (adds are short: the embedding happens before, outside the lock), and a
-deleted dossier's index is closed before its directory is removed.
+One owner: every call into a dossier's index goes through `DossierLibrary`. Writes (add,
+remove, drop) take the dossier's writer lock, one at a time; reads (search, count,
+passages) take no lock at all: `DossierIndex` lets searches run beside a write and beside
+each other (its module docstring), so a search neither waits for an ingestion's index
+write nor for another search. A dossier whose index is being dropped is not reopened by
+a read meanwhile (the read finds nothing), and its index is closed before its directory
+is removed.
 """
 
 from __future__ import annotations
@@ -83,15 +86,25 @@ class DossierLibrary:
         self.files = files
         self.embedder = embedder or Embedder(supervisor, settings)
         self._indexes: dict[str, DossierIndex] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._writers: dict[str, asyncio.Lock] = {}
+        self._dropping: set[str] = set()  # no reader opens these indexes meanwhile
 
     @staticmethod
     def passage_id(document_id: str, ordinal: int) -> str:
         """The id the index gives a document's passage number `ordinal`."""
         return passage_id(document_id, ordinal)
 
-    def lock(self, dossier_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(dossier_id, asyncio.Lock())
+    def _writer(self, dossier_id: str) -> asyncio.Lock:
+        return self._writers.setdefault(dossier_id, asyncio.Lock())
+
+    async def _reader(self, dossier_id: str) -> DossierIndex | None:
+        """The index for a read, or None (no dossier, no index yet, or being dropped)."""
+        dossier = await get_dossier(self.db, dossier_id)
+        if dossier is None or dossier_id in self._dropping:
+            return None
+        if not self.files.index_dir(dossier_id).exists():
+            return None
+        return self._open(dossier_id, self._dimension(dossier.dimension))
 
     def _open(self, dossier_id: str, dimension: int) -> DossierIndex:
         index = self._indexes.get(dossier_id)
@@ -115,14 +128,14 @@ class DossierLibrary:
     ) -> None:
         """Index a document's passages (replacing an earlier copy, e.g. from a run a
         crash interrupted after its add): searchable only once complete."""
-        async with self.lock(dossier_id):
+        async with self._writer(dossier_id):
             index = self._open(dossier_id, dimension)
             if await call(index.has_document, document_id):
                 await call(index.delete_document, document_id)
             await call(index.add_document, document_id, passages, vectors)
 
     async def remove(self, dossier_id: str, document_id: str) -> None:
-        async with self.lock(dossier_id):
+        async with self._writer(dossier_id):
             if not self.files.index_dir(dossier_id).exists():
                 return
             dossier = await get_dossier(self.db, dossier_id)
@@ -131,36 +144,34 @@ class DossierLibrary:
                 await call(index.delete_document, document_id)
 
     async def count(self, dossier_id: str) -> int:
-        async with self.lock(dossier_id):
-            if not self.files.index_dir(dossier_id).exists():
-                return 0
-            dossier = await get_dossier(self.db, dossier_id)
-            index = self._open(dossier_id, self._dimension(dossier.dimension if dossier else None))
-            return int(await call(index.count))
+        index = await self._reader(dossier_id)
+        return 0 if index is None else index.count()
 
     async def drop(self, dossier_id: str) -> None:
         """Close and delete a dossier's index (dossier deleted, or re-indexed for a new
         embedding model)."""
-        async with self.lock(dossier_id):
-            index = self._indexes.pop(dossier_id, None)
-            close = getattr(index, "close", None)
-            if close is not None:
-                await call(close)
-            await asyncio.to_thread(
-                shutil.rmtree, self.files.index_dir(dossier_id), ignore_errors=True
-            )
+        async with self._writer(dossier_id):
+            self._dropping.add(dossier_id)
+            try:
+                index = self._indexes.pop(dossier_id, None)
+                close = getattr(index, "close", None)
+                if close is not None:
+                    await call(close)
+                await asyncio.to_thread(
+                    shutil.rmtree, self.files.index_dir(dossier_id), ignore_errors=True
+                )
+            finally:
+                self._dropping.discard(dossier_id)
 
     async def search(self, dossier_id: str, query: str, k: int) -> tuple[list[Found], bool]:
         """The dossier's best passages for `query` (hybrid), with their file names, and
         whether any is over the calibrated relevance threshold."""
-        dossier = await get_dossier(self.db, dossier_id)
-        if dossier is None or not self.files.index_dir(dossier_id).exists():
+        index = await self._reader(dossier_id)
+        if index is None or not index.count():
             return [], False
-        async with self.lock(dossier_id):
-            index = self._open(dossier_id, self._dimension(dossier.dimension))
-            if not await call(index.count):
-                return [], False
-            hits: list[SearchHit] = await call(search, index, self.embedder, query, k)
+        # No lock: reads never wait for a write (DossierIndex's module docstring), and the
+        # query's embedding waits only for the embedding queue (interactive lane).
+        hits: list[SearchHit] = await search(index, self.embedder, query, k)
         names = {d.id: d.filename for d in await list_documents(self.db, dossier_id)}
         # A hit of a document deleted meanwhile (between the search and this join) is
         # dropped rather than shown without a name.
@@ -175,18 +186,16 @@ class DossierLibrary:
             document_id, _, ordinal = pid.rpartition(":")
             if document_id and ordinal.isdigit() and len(ordinal) <= 9:
                 wanted[(document_id, int(ordinal))] = pid
-        dossier = await get_dossier(self.db, dossier_id)
-        if not wanted or dossier is None or not self.files.index_dir(dossier_id).exists():
+        index = await self._reader(dossier_id) if wanted else None
+        if index is None:
             return {}
-        async with self.lock(dossier_id):
-            index = self._open(dossier_id, self._dimension(dossier.dimension))
-            rows = await call(index.passages, list(wanted))
+        rows = await asyncio.to_thread(index.passages, list(wanted))
         return {wanted[key]: row for key, row in rows.items()}
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
         for dossier_id in list(self._indexes):
-            async with self.lock(dossier_id):
+            async with self._writer(dossier_id):
                 index = self._indexes.pop(dossier_id, None)
                 close = getattr(index, "close", None)
                 if close is not None:
