@@ -12,6 +12,7 @@ from documents.builders import build_docx, build_pdf, build_txt, corpus_articles
 from judgments.judgment_builders import decision, decision_blocks, pdf_pages
 from legal_assistant.documents.extract import extract_document
 from legal_assistant.documents.model import Extracted
+from legal_assistant.judgments.labels import read_document
 from legal_assistant.judgments.model import Judgment
 from legal_assistant.judgments.parse import analyse
 
@@ -81,6 +82,11 @@ async def test_pdf_pages_and_a_paragraph_cut_at_a_page_end(
         and not texts[p.page][p.char_start : p.char_end].rstrip().endswith((".", ";", "»", ":"))
     ]
     assert crossing, "the builder cut no paragraph across pages"
+    # Passages: the top of the next page, continuing the cut paragraph, keeps its number.
+    passages, _ = read_document(extracted)
+    cut = crossing[0]
+    top = min((p for p in passages if p.page == cut.page + 1), key=lambda p: p.char_start)
+    assert top.label is not None and top.label.endswith(f", § {cut.n}"), (cut, top)
     # A zone that spans pages is reported once per page.
     pages_of: dict[tuple[str, str | None], set[int]] = {}
     for zone in judgment.zones:

@@ -47,7 +47,9 @@ def label_passages(passages: Sequence[Passage], judgment: Judgment) -> list[Pass
 
 
 def _label(passage: Passage, judgment: Judgment) -> str | None:
-    paragraph = _paragraph_for(judgment.paragraphs, passage)
+    # The text at the top of a PDF page continuing the paragraph cut at the previous
+    # page's end keeps that paragraph's number.
+    paragraph = _paragraph_for(judgment.paragraphs, passage) or _continued(judgment, passage)
     # Named after the paragraph's zone: a passage may begin with the previous zone's
     # heading ("Examen du moyen") above a paragraph that answers the ground.
     where = (
@@ -69,6 +71,21 @@ def _zone_at(zones: Sequence[ZoneSpan], page: int, offset: int) -> ZoneSpan | No
         else:
             break
     return found
+
+
+def _continued(judgment: Judgment, passage: Passage) -> Paragraph | None:
+    """The paragraph cut at the previous page's end, when the passage continues it: the
+    passage cutter itself carried that paragraph's "§ n" over the page break (it does
+    so for the text at the top of a PDF page, before any marker)."""
+    if passage.label is None or not passage.label.startswith("§ "):
+        return None
+    previous = [p for p in judgment.paragraphs if p.page == passage.page - 1]
+    on_page = [p for p in judgment.paragraphs if p.page == passage.page]
+    if not previous or passage.label != f"§ {previous[-1].n}":
+        return None
+    if on_page and on_page[0].char_start <= passage.char_start:
+        return None
+    return previous[-1]
 
 
 def _paragraph_for(paragraphs: Sequence[Paragraph], passage: Passage) -> Paragraph | None:
