@@ -18,10 +18,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
+from legal_assistant.accounts.policy import DossierRead
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.routes.documents import document_not_found
-from legal_assistant.api.routes.dossiers import existing_dossier, ingestion
+from legal_assistant.api.routes.dossiers import ingestion
 from legal_assistant.api.sse import sse
 from legal_assistant.chat.turn import Text
 from legal_assistant.claims.checker import ClaimChecker
@@ -38,6 +39,7 @@ from legal_assistant.store import documents as store
 from legal_assistant.store import judgments as judgment_store
 from legal_assistant.store.briefs import BriefStore
 from legal_assistant.store.documents import DocumentPublic
+from legal_assistant.store.dossiers import DossierPublic
 
 log = logging.getLogger("legal_assistant")
 router = APIRouter(dependencies=[ApiKey])
@@ -69,10 +71,10 @@ def _no_brief(document_id: str) -> LegalAssistantError:
 
 
 async def _document(
-    state: Any, dossier_id: str, document_id: str, lang: Language
+    state: Any, dossier: DossierPublic, document_id: str, lang: Language
 ) -> DocumentPublic:
-    await existing_dossier(state, dossier_id)
-    doc = await store.get_document(state.db, dossier_id, document_id, lang)
+    """A document of a dossier the access policy has let the caller read (readers brief)."""
+    doc = await store.get_document(state.db, dossier.id, document_id, lang)
     if doc is None:
         raise document_not_found(document_id)
     return doc
@@ -104,13 +106,14 @@ def briefs(state: Any) -> BriefStore:
     openapi_extra=_BRIEF_EVENTS,
 )
 async def make_brief(
-    dossier_id: str, document_id: str, body: BriefRequest, state: State, request: Request
+    dossier: DossierRead, document_id: str, body: BriefRequest, state: State, request: Request
 ) -> EventSourceResponse:
     """Build the fiche (extractive without `model_id`; written by that chat model
     otherwise) and save it — replacing the previous one only once it is complete."""
     request.state.language = body.language
     lang = body.language
-    doc = await _document(state, dossier_id, document_id, lang)
+    dossier_id = dossier.id
+    doc = await _document(state, dossier, document_id, lang)
     decision = await load_decision(state, doc)
     model: ChatModel | None = None
     writer: SectionWriter | None = None
@@ -152,9 +155,9 @@ async def make_brief(
     return sse(events(), send_timeout=state.settings.stream_send_timeout_s)
 
 
-async def _saved(state: Any, dossier_id: str, document_id: str, request: Request) -> Brief:
-    doc = await _document(state, dossier_id, document_id, request_language(request))
-    brief = await briefs(state).get(dossier_id, doc.id)
+async def _saved(state: Any, dossier: DossierPublic, document_id: str, request: Request) -> Brief:
+    doc = await _document(state, dossier, document_id, request_language(request))
+    brief = await briefs(state).get(dossier.id, doc.id)
     if brief is None:
         raise _no_brief(document_id)
     return brief
@@ -167,9 +170,9 @@ def _download_name(brief: Brief, ext: str) -> str:
 
 @router.get("/api/dossiers/{dossier_id}/documents/{document_id}/brief")
 async def get_brief(
-    dossier_id: str, document_id: str, state: State, request: Request
+    dossier: DossierRead, document_id: str, state: State, request: Request
 ) -> dict[str, Any]:
-    return (await _saved(state, dossier_id, document_id, request)).to_dict()
+    return (await _saved(state, dossier, document_id, request)).to_dict()
 
 
 @router.get(
@@ -178,9 +181,9 @@ async def get_brief(
     responses={200: {"content": {"text/markdown": {}}}},
 )
 async def brief_markdown(
-    dossier_id: str, document_id: str, state: State, request: Request
+    dossier: DossierRead, document_id: str, state: State, request: Request
 ) -> Response:
-    brief = await _saved(state, dossier_id, document_id, request)
+    brief = await _saved(state, dossier, document_id, request)
     return Response(
         to_markdown(brief),
         media_type="text/markdown; charset=utf-8",
@@ -199,8 +202,10 @@ async def brief_markdown(
         }
     },
 )
-async def brief_docx(dossier_id: str, document_id: str, state: State, request: Request) -> Response:
-    brief = await _saved(state, dossier_id, document_id, request)
+async def brief_docx(
+    dossier: DossierRead, document_id: str, state: State, request: Request
+) -> Response:
+    brief = await _saved(state, dossier, document_id, request)
     return Response(
         to_docx(brief),
         media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
