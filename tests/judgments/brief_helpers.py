@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +42,8 @@ class ScriptedModel:
         return ""
 
 
-@contextlib.asynccontextmanager
-async def scripted_model() -> AsyncIterator[ScriptedModel]:
+def _scripted_app(model: ScriptedModel) -> FastAPI:
     api = FastAPI()
-    port = free_port()
-    model = ScriptedModel(f"http://127.0.0.1:{port}/v1")
 
     @api.post("/v1/chat/completions")
     async def completions(request: Request) -> Response:
@@ -63,7 +61,16 @@ async def scripted_model() -> AsyncIterator[ScriptedModel]:
 
         return EventSourceResponse(chunks())
 
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    return api
+
+
+@contextlib.asynccontextmanager
+async def scripted_model() -> AsyncIterator[ScriptedModel]:
+    """The scripted model served in this event loop."""
+    port = free_port()
+    model = ScriptedModel(f"http://127.0.0.1:{port}/v1")
+    config = uvicorn.Config(_scripted_app(model), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, 30, "the scripted model is up")
     try:
@@ -71,6 +78,26 @@ async def scripted_model() -> AsyncIterator[ScriptedModel]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.contextmanager
+def scripted_model_thread() -> Iterator[ScriptedModel]:
+    """The scripted model served from a thread (for the synchronous browser tests)."""
+    port = free_port()
+    model = ScriptedModel(f"http://127.0.0.1:{port}/v1")
+    config = uvicorn.Config(_scripted_app(model), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    started = threading.Event()
+    while not server.started and thread.is_alive():
+        started.wait(0.02)
+    assert server.started, "the scripted model did not start"
+    try:
+        yield model
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 # The asks of judgments/generated.py, in French: which section a prompt is for.

@@ -185,6 +185,9 @@ class ModelWriter:
                     checked.text, checked.paragraphs, False, checked.anchors, "degenerate"
                 )
             statements.append(checked)
+        if not statements and key not in ("probleme", "portee"):
+            yield extracted  # the model said nothing usable: the section stays extracted
+            return
         verified = any(s.verified for s in statements)
         note = None
         if not verified and key not in ("probleme", "portee"):

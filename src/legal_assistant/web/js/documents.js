@@ -6,6 +6,7 @@ import { clear, h } from "./dom.js";
 import * as fmt from "./format.js";
 import { t } from "./i18n.js";
 import { icon } from "./icons.js";
+import { judgmentSlot } from "./judgment.js";
 import { toast } from "./toast.js";
 import { extBadge, meter, reasonText, uploadQueue } from "./uploads.js";
 import { openViewer } from "./viewer.js";
@@ -173,7 +174,12 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
       { class: `doc-row is-${doc.status}`, "data-testid": "document", "data-id": doc.id, "data-status": doc.status },
       extBadge(doc.filename),
       main,
-      h("div", { class: "doc-actions" }, confirming === doc.id ? null : removeButton(doc)),
+      h(
+        "div",
+        { class: "doc-actions" },
+        doc.status === "ready" ? judgmentSlot(dossierId, doc) : null,
+        confirming === doc.id ? null : removeButton(doc),
+      ),
     );
   }
 
