@@ -12,6 +12,7 @@ from dossiers.dossier_helpers import create_dossier, upload, wait_documents
 from judgments.judgment_builders import decision, decision_blocks
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.store import documents as document_store
+from legal_assistant.store import judgments as judgment_store
 
 DECISION = "ECLI_FR_CCASS_2024_C201151"  # dev half
 
@@ -69,6 +70,15 @@ async def test_ingested_decision_structure_labels_and_restart(
         assert await app.get(f"/api/dossiers/{dossier_id}/documents/{arret_id}/judgment") == (
             structure
         )
+        # Deleted with its document, then with its dossier.
+        resp = await app.client.delete(f"/api/dossiers/{dossier_id}/documents/{arret_id}")
+        assert resp.status_code == 200, resp.text
+        assert await judgment_store.get_judgment(app.state.db, dossier_id, arret_id) is None
+        assert await judgment_store.get_judgment(app.state.db, dossier_id, code_id) is not None
+        resp = await app.client.delete(f"/api/dossiers/{dossier_id}")
+        assert resp.status_code == 200, resp.text
+        left = await app.state.db.query("SELECT count() FROM judgment GROUP ALL")
+        assert not left[-1] or left[-1][0]["count"] == 0, left
 
 
 async def test_route_409_while_not_ready_and_404(tmp_path: Path, models_dir: Path) -> None:

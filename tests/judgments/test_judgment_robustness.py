@@ -76,7 +76,7 @@ def test_damaged_text_never_raises(data: st.DataObject, cuts: list[int]) -> None
     split = data.draw(st.integers(0, len(text)))
     pages = [Page(number=1, text=text[:split]), Page(number=2, text=text[split:])]
     judgment = analyse(pages, paginated=True)
-    for paragraph in judgment.paragraphs:
-        piece = pages[paragraph.page - 1].text[paragraph.char_start : paragraph.char_end]
+    for span in (*judgment.paragraphs, *judgment.zones):
+        piece = pages[span.page - 1].text[span.char_start : span.char_end]
         assert piece and piece == piece.strip()
     assert judgment.to_dict()["is_judgment"] in (True, False)
