@@ -155,3 +155,60 @@ async def test_with_the_parser_every_statement_is_verified(name: str) -> None:
         assert {"faits", "procedure"} <= filled, filled
     if decision.paragraphs_in("moyens"):
         assert "moyens" in filled
+
+
+OLD_STYLE = """COUR DE CASSATION
+
+Audience publique du 12 mars 2015
+
+Rejet
+
+Arrêt n° 312 F-D
+
+Pourvoi n° X 13-28.181
+
+LA COUR DE CASSATION, TROISIÈME CHAMBRE CIVILE, a rendu l'arrêt suivant :
+
+Statuant sur le pourvoi formé par M. Jean X..., domicilié à Lyon,
+
+contre l'arrêt rendu le 8 octobre 2013 par la cour d'appel de Lyon (1re chambre civile B), \
+dans le litige l'opposant à la société Immobilière du Rhône, défenderesse à la cassation ;
+
+Attendu, selon l'arrêt attaqué (Lyon, 8 octobre 2013), que M. X..., locataire d'un \
+appartement appartenant à la société Immobilière du Rhône, a assigné celle-ci en réparation \
+de désordres ;
+
+Sur le moyen unique :
+
+Attendu que M. X... fait grief à l'arrêt de rejeter sa demande, alors, selon le moyen, que \
+le bailleur est obligé d'entretenir la chose louée en état de servir à l'usage pour lequel \
+elle a été louée ;
+
+Mais attendu qu'ayant relevé que les désordres résultaient d'un défaut d'entretien \
+imputable au locataire, la cour d'appel en a exactement déduit que la demande devait être \
+rejetée ;
+
+D'où il suit que le moyen n'est pas fondé ;
+
+PAR CES MOTIFS :
+
+REJETTE le pourvoi ;
+"""
+
+
+async def test_an_old_style_decision_is_quoted_by_span() -> None:
+    """Before 2019 nothing is numbered: statements cite the spans they quote."""
+    judgment = analyse([Page(1, OLD_STYLE)], False)
+    assert judgment.is_judgment and not judgment.paragraphs
+    decision = Decision(judgment, [PageText(1, OLD_STYLE)])
+    sections = {s.key: s for s in await ExtractiveFiche(decision).build()}
+    for key in ("faits", "moyens", "solution"):
+        statements = sections[key].statements
+        assert statements, key
+        for st in statements:
+            assert st.verified and st.paragraphs == () and st.anchors, (key, st)
+            a = st.anchors[0]
+            quoted = quotations(st.text)[0]
+            assert normalise(OLD_STYLE[a.char_start : a.char_end]) == normalise(quoted)
+    assert sections["faits"].statements[0].anchors[0].zone == "expose"
+    assert "exactement déduit" in sections["solution"].statements[-1].text

@@ -110,14 +110,13 @@ def claim_support(checker: ClaimChecker) -> Support:
     return support
 
 
-def section_sources(decision: Decision, key: SectionKey) -> list[tuple[int, str]]:
-    """The numbered paragraphs a section's prompt shows, within the bounds."""
-    chosen: list[tuple[int, str]] = []
+def section_sources(decision: Decision, key: SectionKey) -> list[tuple[int | None, str]]:
+    """The paragraphs a section's prompt shows, within the bounds (an old-style decision's
+    blocks have no number: shown, but a sentence can only cite numbered paragraphs)."""
+    chosen: list[tuple[int | None, str]] = []
     used = 0
     for zone in _ZONES[key]:
         for unit in units(decision, zone):
-            if unit.n is None:
-                continue
             text = " ".join(paragraph_body(unit.text).split())[:PARAGRAPH_CHARS]
             if used + len(text) > SOURCE_CHARS:
                 return chosen
@@ -130,7 +129,7 @@ def prompt(
     decision: Decision, key: SectionKey, extracted: Section, language: Language
 ) -> list[dict[str, str]]:
     sources = section_sources(decision, key)
-    lines = [f"[§ {n}] {text}" for n, text in sources]
+    lines = [f"[§ {n}] {text}" if n is not None else f"- {text}" for n, text in sources]
     grounding: list[str] = []
     used = 0
     for st in extracted.statements:
