@@ -219,3 +219,23 @@ def test_old_style_decision_zones_from_its_attendus() -> None:
         "Cour d'appel de Paris",
         "2015-11-03",
     )
+
+
+@pytest.mark.parametrize(
+    ("head", "intro", "expected"),
+    [
+        ("Pourvoi n° X 22-22.395", "", ("22-22.395",)),
+        ("Pourvois n°\nE 22-12.345\nF 22-12.346 JONCTION", "", ("22-12.345", "22-12.346")),
+        ("N° P 24-83.069 F-B", "", ("24-83.069",)),
+        # Header lost: the pourvoi the introduction says was lodged; not one it quotes.
+        (
+            "",
+            "M. X a formé le pourvoi n° H 23-19.510 contre l'arrêt …\n\n3. Par arrêt du 20 mars "
+            "2024 (Crim., 20 mars 2024, pourvoi n° 23-85.065), la Cour a cassé",
+            ("23-19.510",),
+        ),
+        ("COUR D'APPEL DE PARIS\n\nN° RG 21/03214 - N° Portalis 35L7-V-B7F", "", ("21/03214",)),
+    ],
+)
+def test_numbers(head: str, intro: str, expected: tuple[str, ...]) -> None:
+    assert header.numbers(head, intro) == expected

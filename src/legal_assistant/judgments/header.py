@@ -80,8 +80,11 @@ def numbers(head: str, intro: str) -> tuple[str, ...]:
     numbers of other courts."""
     found = _unique(m.group(1) for m in _POURVOI.finditer(head))
     if not found:
+        # "a formé le pourvoi n° X 22-22.395" / "ont formé les pourvois n° … et …", not a
+        # pourvoi the text quotes ("(Crim., 20 mars 2024, pourvoi n° 23-85.065)").
         lodged = re.finditer(
-            r"pourvois?\s+n[°o]s?\s*((?:[A-Z]\s)?\d{2}-\d{2}\.\d{3}(?:[^\n.]{0,40}?\d{2}-\d{2}\.\d{3})*)",
+            r"form[ée]s?\s+(?:le|les|un|des)\s+pourvois?\s+n[°o]s?\s*"
+            r"((?:[A-Z]\s)?\d{2}-\d{2}\.\d{3}(?:[^\n.]{0,40}?\d{2}-\d{2}\.\d{3})*)",
             intro,
         )
         found = _unique(n for m in lodged for n in _POURVOI.findall(m.group(1)))
