@@ -1,7 +1,8 @@
 """Both translated protocols once on the REAL llama.cpp engine (`llama-server` with the
-bundled GGUF, built by `legal-assistant engines install llamacpp`): the official
-`anthropic` SDK (create, stream, count_tokens) and `ollama` client (chat streamed and
-not, generate) reach the same supervised engine, started once."""
+bundled GGUF, built by `legal-assistant engines install llamacpp`, launched with
+`--jinja`): the official `anthropic` SDK (create, stream, count_tokens) and `ollama`
+client (chat streamed and not, generate) reach the same supervised engine, started once.
+Tools for this model (its template has none) are refused at once, nothing started."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import anthropic
 import ollama
+import psutil
+import pytest
 
 from legal_assistant.config import Settings
 from legal_assistant.runtime.installer import INSTALL_HINT, is_installed
@@ -34,6 +37,15 @@ async def test_anthropic_and_ollama_clients_on_llamacpp(
             http_client=anthropic.DefaultAsyncHttpxClient(trust_env=False, timeout=180),
         )
         try:
+            with pytest.raises(anthropic.BadRequestError) as refused:
+                await claude.messages.create(
+                    model=MODEL,
+                    max_tokens=12,
+                    messages=QUESTION,
+                    tools=[{"name": "lire", "input_schema": {"type": "object"}}],
+                )
+            assert f"{MODEL} cannot call tools" in refused.value.message
+            assert await gw.engine(MODEL) is None
             msg = await claude.messages.create(
                 model=MODEL, max_tokens=12, messages=QUESTION, extra_body={"temperature": 0.0}
             )
@@ -66,3 +78,4 @@ async def test_anthropic_and_ollama_clients_on_llamacpp(
         assert [m.model for m in (await oc.ps()).models] == ["smollm2-135m:llamacpp"]
         engine = await gw.engine(MODEL)
         assert engine is not None and engine["kind"] == "llamacpp" and engine["starts"] == 1
+        assert "--jinja" in psutil.Process(engine["pid"]).cmdline()
