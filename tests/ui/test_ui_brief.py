@@ -103,6 +103,10 @@ def test_ui_judgment_card_outline_and_fiche(
     expect(mark).to_contain_text("En se déterminant ainsi")
     expect(mark).to_be_in_viewport()
     expect(viewer.get_by_test_id("viewer-page-label")).to_contain_text("§ 12")
+    # The viewer marks every numbered paragraph; the cited one is inside the highlight.
+    expect(viewer.get_by_test_id("viewer-paragraph")).to_have_count(12)
+    expect(mark.get_by_test_id("viewer-paragraph")).to_have_attribute("data-n", "12")
+    ui.shot("brief-02-paragraph-in-viewer")
     page.keyboard.press("Escape")
     expect(viewer).to_be_hidden()
 
@@ -131,7 +135,7 @@ def test_ui_judgment_card_outline_and_fiche(
     )
     portee = sheet.locator('[data-testid="brief-section"][data-key="portee"]')
     expect(portee.get_by_test_id("brief-unverified").first).to_contain_text("boucler")
-    ui.shot("brief-02-generated-fr")
+    ui.shot("brief-03-generated-fr")
 
     # English: the sheet's own words follow the language.
     page.keyboard.press("Escape")
@@ -146,6 +150,6 @@ def test_ui_judgment_card_outline_and_fiche(
     expect(sheet.locator('[data-testid="brief-section"][data-key="solution"] h3')).to_have_text(
         "Holding"
     )
-    ui.shot("brief-03-extractive-en")
+    ui.shot("brief-04-extractive-en")
     assert ui.page_errors == []
     assert ui.foreign_requests() == []

@@ -6,7 +6,7 @@ import { clear, h } from "./dom.js";
 import * as fmt from "./format.js";
 import { t } from "./i18n.js";
 import { icon } from "./icons.js";
-import { judgmentSlot } from "./judgment.js";
+import { judgmentSlot, knownParagraphs } from "./judgment.js";
 import { toast } from "./toast.js";
 import { extBadge, meter, reasonText, uploadQueue } from "./uploads.js";
 import { openViewer } from "./viewer.js";
@@ -133,7 +133,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
     if (pageList(doc.ocr_pages).length) facts.push(t("docs.ocrPages", { n: pageList(doc.ocr_pages).length }));
     const name =
       doc.status === "ready"
-        ? h("button", { type: "button", class: "doc-name", "data-testid": "document-open", onclick: () => openViewer({ dossierId, documentId: doc.id, filename: doc.filename, page: 1 }) }, doc.filename)
+        ? h("button", { type: "button", class: "doc-name", "data-testid": "document-open", onclick: () => openViewer({ dossierId, documentId: doc.id, filename: doc.filename, page: 1, paragraphs: knownParagraphs(dossierId, doc.id) }) }, doc.filename)
         : h("span", { class: "doc-name" }, doc.filename);
     const main = h(
       "div",

@@ -96,6 +96,7 @@ Object.assign(STRINGS.en, {
 
 const SECTIONS = ["presentation", "faits", "procedure", "moyens", "probleme", "solution", "portee"];
 const known = new Map(); // "dossier/document" -> Promise<judgment | null>
+const resolved = new Map(); // "dossier/document" -> judgment, once known
 
 function docPath(dossierId, documentId) {
   return `api/dossiers/${encodeURIComponent(dossierId)}/documents/${encodeURIComponent(documentId)}`;
@@ -107,13 +108,22 @@ export function judgmentOf(dossierId, documentId) {
   if (!known.has(key)) {
     known.set(
       key,
-      api(`${docPath(dossierId, documentId)}/judgment`).catch(() => {
+      api(`${docPath(dossierId, documentId)}/judgment`).then((judgment) => {
+        resolved.set(key, judgment);
+        return judgment;
+      }).catch(() => {
         known.delete(key); // not ready, or a network hiccup: ask again next time
         return null;
       }),
     );
   }
   return known.get(key);
+}
+
+/** A judgment's numbered paragraphs when already known (for the viewer), else null. */
+export function knownParagraphs(dossierId, documentId) {
+  const judgment = resolved.get(`${dossierId}/${documentId}`);
+  return judgment && judgment.is_judgment ? judgment.paragraphs || [] : null;
 }
 
 /** An element for a ready document's row: the "Fiche d'arrêt" button once the document
@@ -256,7 +266,16 @@ class Sheet {
   }
 
   show(span, label) {
-    openViewer({ dossierId: this.dossierId, documentId: this.doc.id, filename: this.doc.filename, page: span.page, charStart: span.char_start, charEnd: span.char_end, label });
+    openViewer({
+      dossierId: this.dossierId,
+      documentId: this.doc.id,
+      filename: this.doc.filename,
+      page: span.page,
+      charStart: span.char_start,
+      charEnd: span.char_end,
+      label,
+      paragraphs: this.judgment.paragraphs || [],
+    });
   }
 
   cite(n) {

@@ -113,20 +113,42 @@ export function reflow(text) {
   return text.replace(/([^\n])\n(?=[a-zà-ÿœ(«,;:.])/g, "$1 ");
 }
 
-function pageText(text, focus) {
+/**
+ * `text[from:to]` as nodes, the number that opens each numbered paragraph of a judgment
+ * ("12. ") shown as a paragraph mark. `numbers` holds {n, start, end} offsets into the page.
+ */
+function numbered(text, from, to, numbers) {
+  const out = [];
+  let at = from;
+  for (const p of numbers) {
+    if (p.start < at || p.end > to) continue; // straddles a boundary: left as text
+    out.push(text.slice(at, p.start), h("span", { class: "para-num", "data-testid": "viewer-paragraph", "data-n": String(p.n) }, text.slice(p.start, p.end)));
+    at = p.end;
+  }
+  out.push(text.slice(at, to));
+  return out;
+}
+
+function paragraphNumbers(text, page) {
+  const found = [];
+  for (const p of (view && view.paragraphs) || []) {
+    if (p.page !== page) continue;
+    const m = /^\d{1,4}\s*[.)]/.exec(text.slice(p.char_start, p.char_start + 8));
+    if (m) found.push({ n: p.n, start: p.char_start, end: p.char_start + m[0].length });
+  }
+  return found.sort((a, b) => a.start - b.start);
+}
+
+function pageText(text, focus, numbers = []) {
   const frag = document.createDocumentFragment();
-  if (!focus) {
-    frag.append(text);
+  const start = focus ? Math.max(0, Math.min(text.length, focus.start)) : 0;
+  const end = focus ? Math.max(start, Math.min(text.length, focus.end)) : 0;
+  if (!focus || end <= start) {
+    frag.append(...numbered(text, 0, text.length, numbers));
     return { frag, mark: null };
   }
-  const start = Math.max(0, Math.min(text.length, focus.start));
-  const end = Math.max(start, Math.min(text.length, focus.end));
-  if (end <= start) {
-    frag.append(text);
-    return { frag, mark: null };
-  }
-  const mark = h("mark", { class: "passage-mark", "data-testid": "viewer-highlight" }, text.slice(start, end));
-  frag.append(text.slice(0, start), mark, text.slice(end));
+  const mark = h("mark", { class: "passage-mark", "data-testid": "viewer-highlight" }, numbered(text, start, end, numbers));
+  frag.append(...numbered(text, 0, start, numbers), mark, ...numbered(text, end, text.length, numbers));
   return { frag, mark };
 }
 
@@ -155,7 +177,7 @@ function render(data) {
     els.body.append(h("p", { class: "viewer-empty" }, t("viewer.empty")));
     return;
   }
-  const { frag, mark } = pageText(text, focus);
+  const { frag, mark } = pageText(text, focus, paragraphNumbers(text, data.page));
   const pageEl = h("div", { class: "viewer-page", "data-testid": "viewer-text", "data-page": String(data.page) });
   pageEl.append(frag);
   els.body.append(pageEl);
@@ -182,9 +204,10 @@ async function load(n) {
 
 /**
  * Open a document at a page; with charStart/charEnd, that passage of the page is
- * highlighted and scrolled into view.
+ * highlighted and scrolled into view; with `paragraphs` (a judgment's {n, page,
+ * char_start}), each paragraph's number is shown as a paragraph mark.
  */
-export function openViewer({ dossierId, documentId, filename, page = 1, charStart, charEnd, label }) {
+export function openViewer({ dossierId, documentId, filename, page = 1, charStart, charEnd, label, paragraphs = null }) {
   if (!dialog) build();
   relabel();
   view = {
@@ -194,6 +217,7 @@ export function openViewer({ dossierId, documentId, filename, page = 1, charStar
     page,
     pages: null,
     focus: Number.isFinite(charStart) && Number.isFinite(charEnd) ? { page, start: charStart, end: charEnd, label } : null,
+    paragraphs: Array.isArray(paragraphs) ? paragraphs : null, // a judgment's numbered paragraphs
   };
   els.title.textContent = filename || "…";
   els.sub.textContent = t("viewer.page", { n: page });
