@@ -46,7 +46,14 @@ def backend_url(settings: Settings, url: str | None) -> str:
 
 
 def auth_headers(settings: Settings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    """`API_KEY` when set; else, in accounts mode, the token the running backend wrote
+    into the data directory for the terminal of its own OS user (accounts/service.py)."""
+    if settings.api_key:
+        return {"Authorization": f"Bearer {settings.api_key}"}
+    from legal_assistant.accounts.service import read_cli_token
+
+    token = read_cli_token(settings.data_dir) if settings.auth_mode == "accounts" else None
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 async def get_json(settings: Settings, url: str | None, path: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import httpx
 import typer
 from rich.table import Table
 
+from legal_assistant.cli.audit import audit_command
 from legal_assistant.cli.brief import brief_command
 from legal_assistant.cli.common import (
     auth_headers,
@@ -25,6 +26,7 @@ from legal_assistant.cli.dossiers import dossiers_app
 from legal_assistant.cli.engines import engines_app
 from legal_assistant.cli.models import models_app
 from legal_assistant.cli.render import render
+from legal_assistant.cli.users import users_app
 from legal_assistant.config import Settings
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.sse_client import iter_sse
@@ -34,9 +36,11 @@ app = typer.Typer(
 )
 app.add_typer(engines_app, name="engines")
 app.add_typer(dossiers_app, name="dossiers")
+app.add_typer(users_app, name="users")  # accounts: add, list, disable, passwd
 app.add_typer(models_app, name="models")  # models (the catalog), models cache, models remove
 app.command("doctor")(doctor)
 app.command("brief")(brief_command)
+app.command("audit")(audit_command)
 
 
 # --------------------------------------------------------------------------- serve
