@@ -57,6 +57,9 @@ def test_txt_prints_the_fiche_and_writes_both_exports(env: dict[str, str], tmp_p
         assert title in out
     assert "(§ 1)" in out and "(§ 12)" in out
     assert "22-18.227" in out and "non vérifié" not in out
+    # Not a terminal: the progress bar becomes one line per section on stderr.
+    assert "Fiche d'arrêt : 1/7 Présentation" in result.stderr
+    assert "Fiche d'arrêt : 7/7 Portée" in result.stderr
     assert "(§ 1)" in md.read_text(encoding="utf-8")
     doc = Document(io.BytesIO(docx.read_bytes()))
     assert "(§ 9)" in "\n".join(p.text for p in doc.paragraphs)

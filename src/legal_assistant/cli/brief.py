@@ -86,11 +86,12 @@ async def make(path: Path, settings: Settings, model_id: str | None, lang: Langu
                     brief = item
                 elif item.event == "progress":
                     key = item.data["section"]
+                    name = TITLES[lang].get(key, key)
                     progress.update(
-                        task,
-                        completed=item.data["done"],
-                        description=f"{title} — {TITLES[lang].get(key, key)}",
+                        task, completed=item.data["done"], description=f"{title} — {name}"
                     )
+                    if not console.is_terminal:  # no live bar in a pipe or a log: one line each
+                        console.print(f"{title} : {item.data['done']}/{item.data['total']} {name}")
                 elif item.event == "status":
                     progress.console.print(item.data.get("message", ""))
         finally:
