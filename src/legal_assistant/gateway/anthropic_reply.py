@@ -139,6 +139,7 @@ class MessageBuilder:
         self._blocks: list[_Block] = []
         self._open: _Block | None = None
         self._calls: dict[int, _Block] = {}  # the engine's tool call index → its block
+        self._text_head = b""  # the open text block's delta prefix (encoded once)
 
     @property
     def stopped(self) -> bool:
@@ -196,11 +197,11 @@ class MessageBuilder:
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
             content = delta.get("content")
-            if content and not self.stopped:
+            if content and self._scanner.matched is None:
                 self.chunks += 1
                 out += self._text(self._scanner.push(content))
             calls = delta.get("tool_calls")
-            if isinstance(calls, list) and not self.stopped:
+            if calls and isinstance(calls, list) and self._scanner.matched is None:
                 for position, call in enumerate(calls):
                     if isinstance(call, dict):
                         out += self._tool_call(call, position)
@@ -211,13 +212,13 @@ class MessageBuilder:
     def _text(self, text: str) -> bytes:
         if not text:
             return b""
-        out = b""
-        if self._open is None or self._open.id is not None:
-            out = self._open_block(_Block(len(self._blocks)))
-        assert self._open is not None
-        self._open.parts.append(text)
-        encoded = json.dumps(text, ensure_ascii=False).encode()
-        return out + _DELTA_HEAD % self._open.index + encoded + _DELTA_TAIL
+        block, out = self._open, b""
+        if block is None or block.id is not None:
+            block = _Block(len(self._blocks))
+            out = self._open_block(block)
+            self._text_head = _DELTA_HEAD % block.index
+        block.parts.append(text)
+        return out + self._text_head + json.dumps(text, ensure_ascii=False).encode() + _DELTA_TAIL
 
     def _tool_call(self, call: dict[str, Any], position: int) -> bytes:
         index = call.get("index")
