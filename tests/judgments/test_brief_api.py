@@ -213,3 +213,14 @@ async def test_a_failure_midway_keeps_the_previous_fiche(
     assert error["code"] == "upstream_error" and error["kept_previous"] is True
     assert error["message"] == "❌ Le serveur du modèle a renvoyé une erreur."
     assert await app.get(url(docs, "cassation")) == before
+
+
+async def test_deleting_the_document_deletes_its_fiche(
+    app: RunningApp, docs: dict[str, str]
+) -> None:
+    path = app.state.ingestion.files.brief_path(docs["dossier"], docs["cassation"])  # type: ignore[union-attr]
+    assert path.is_file()  # saved by the tests above
+    resp = await app.client.delete(f"/api/dossiers/{docs['dossier']}/documents/{docs['cassation']}")
+    assert resp.status_code == 200
+    assert not path.exists()
+    assert (await app.client.get(url(docs, "cassation"))).status_code == 404
