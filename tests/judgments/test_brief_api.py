@@ -218,7 +218,8 @@ async def test_a_failure_midway_keeps_the_previous_fiche(
 async def test_deleting_the_document_deletes_its_fiche(
     app: RunningApp, docs: dict[str, str]
 ) -> None:
-    path = app.state.ingestion.files.brief_path(docs["dossier"], docs["cassation"])  # type: ignore[union-attr]
+    assert app.state.ingestion is not None
+    path = app.state.ingestion.files.brief_path(docs["dossier"], docs["cassation"])
     assert path.is_file()  # saved by the tests above
     resp = await app.client.delete(f"/api/dossiers/{docs['dossier']}/documents/{docs['cassation']}")
     assert resp.status_code == 200
