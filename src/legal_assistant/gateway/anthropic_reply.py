@@ -173,6 +173,8 @@ class MessageBuilder:
         out = self._close_block()
         self._blocks.append(block)
         self._open = block
+        if block.id is None:
+            self._text_head = _DELTA_HEAD % block.index
         content = (
             {"type": "text", "text": ""}
             if block.id is None
@@ -216,7 +218,6 @@ class MessageBuilder:
         if block is None or block.id is not None:
             block = _Block(len(self._blocks))
             out = self._open_block(block)
-            self._text_head = _DELTA_HEAD % block.index
         block.parts.append(text)
         return out + self._text_head + json.dumps(text, ensure_ascii=False).encode() + _DELTA_TAIL
 
