@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,3 +126,29 @@ async def scripted_endpoint(scripts: dict[str, Script]) -> AsyncIterator[Scripte
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.contextmanager
+def scripted_endpoint_in_thread(scripts: dict[str, Script]) -> Iterator[ScriptedEndpoint]:
+    """The same, on its own event loop in a thread: for synchronous tests (a browser, a
+    CLI subprocess) that block their own loop."""
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        holder["stop"] = stop = asyncio.Event()
+        holder["loop"] = asyncio.get_running_loop()
+        async with scripted_endpoint(scripts) as ep:
+            holder["ep"] = ep
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    if not started.wait(30):
+        raise RuntimeError("the scripted endpoint did not start")
+    try:
+        yield holder["ep"]
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(30)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from legal_assistant.cli.checks import print_checks
 from legal_assistant.cli.common import console, fail
 from legal_assistant.cli.dossiers import print_sources
 from legal_assistant.errors import Language, LegalAssistantError
@@ -32,6 +33,7 @@ async def _render_events(
     spinning = False
     bar: DownloadBar | None = None
     sources: list[dict[str, Any]] | None = None  # a grounded turn (ask --dossier)
+    extract: dict[str, Any] | None = None  # its extractive answer, when the model failed
     try:
         async for event, data in events:
             if event == "status" and data.get("phase") == "downloading":
@@ -59,6 +61,8 @@ async def _render_events(
                         spinning = True
             elif event == "sources":
                 sources = data["sources"]
+            elif event == "extract":
+                extract = data
             elif event == "token":
                 if spinning:
                     spinner.stop()
@@ -74,6 +78,7 @@ async def _render_events(
                 if t.get("tokens_per_s"):
                     bits.append(f"{t['tokens_per_s']:.1f} tok/s")
                 console.print(f"[dim]{' · '.join(bits)}[/dim]")
+                print_checks(data, extract, language)
                 if sources is not None:
                     print_sources(sources, data.get("citations"))
                 return 0

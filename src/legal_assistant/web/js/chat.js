@@ -1,4 +1,5 @@
 // The thread: messages, streaming answers, status lines, error cards, and the composer.
+import { extractPart, renderClaims, stopNotice } from "./answer-checks.js";
 import { ApiError, api, postStream } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import { findDossier } from "./dossiers.js";
@@ -151,7 +152,12 @@ class AssistantMessage {
     this.answerEl = h("div", { class: "markdown", "data-testid": "answer", "aria-busy": pending ? "true" : null });
     this.flagsEl = h("div", { class: "msg-flags" });
     this.sourcesEl = h("div", { class: "msg-sources" });
-    this.grounding = null; // {dossierId, sources, citations} for a grounded answer
+    this.grounding = null; // {dossierId, sources, citations, claims?} for a grounded answer
+    // What was checked about the answer (answer-checks.js): the claims' summary, a stop
+    // notice, the extractive answer.
+    this.checksEl = h("div", { class: "msg-checks" });
+    this.extract = null;
+    this.extractEl = h("div", { class: "msg-extract" });
     this.metaEl = h("div", { class: "msg-meta", "data-testid": "message-meta" });
     this.timeHolder = h("span", { class: "msg-time" }, timeEl(createdAt));
     this.typingEl = pending
@@ -174,6 +180,8 @@ class AssistantMessage {
         h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, t("msg.assistant")), this.timeHolder),
         this.typingEl,
         this.answerEl,
+        this.checksEl,
+        this.extractEl,
         this.sourcesEl,
         this.flagsEl,
         this.metaEl,
@@ -208,7 +216,7 @@ class AssistantMessage {
 
   /** The passages the answer is grounded in (event `sources`, or saved with it). */
   setSources(sources, dossier) {
-    this.grounding = { dossierId: dossier, sources: sources || [], citations: this.grounding?.citations || null };
+    this.grounding = { dossierId: dossier, sources: sources || [], citations: this.grounding?.citations || null, claims: this.grounding?.claims || null };
     this.renderGrounding();
   }
 
@@ -220,11 +228,42 @@ class AssistantMessage {
     this.renderGrounding();
   }
 
+  /** The answer's checked statements (`done.claims`): chips by verdict, a summary. */
+  setClaims(claims) {
+    if (!this.grounding || !Array.isArray(claims)) return;
+    this.grounding.claims = claims;
+    setMarkdown(this.answerEl, this.text);
+    this.renderGrounding();
+  }
+
+  /** An answer that did not end by itself: keep what came before a loop, say why. */
+  setStopped(stopped, { keptChars = null, onRetry = null } = {}) {
+    if (stopped === "repetition" && Number.isInteger(keptChars)) this.text = this.text.slice(0, keptChars).trimEnd();
+    this.flush();
+    this.checksEl.querySelector(".stop-notice")?.remove();
+    const notice = stopNotice(stopped, { onRetry, onPickModel: () => emit("open-settings") });
+    if (notice) this.checksEl.append(notice);
+  }
+
+  setExtract(extract) {
+    this.extract = extract || null;
+    this.renderGrounding();
+  }
+
   renderGrounding() {
     if (!this.grounding) return;
-    const { dossierId: dossier, sources, citations } = this.grounding;
+    const { dossierId: dossier, sources, citations, claims } = this.grounding;
     clear(this.sourcesEl).append(sourcesList(dossier, sources, citations));
-    if (citations) linkCitations(this.answerEl, { dossierId: dossier, sources, citations });
+    let summaryEl = this.checksEl.querySelector(".claims-line");
+    if (!summaryEl) {
+      summaryEl = h("div", { class: "claims-line" });
+      this.checksEl.prepend(summaryEl);
+    }
+    if (claims) renderClaims(this.answerEl, summaryEl, { dossierId: dossier, sources, claims });
+    else if (citations) linkCitations(this.answerEl, { dossierId: dossier, sources, citations });
+    const part = extractPart(this.extract, { dossierId: dossier, sources, setMarkdown });
+    clear(this.extractEl);
+    if (part) this.extractEl.append(part);
   }
 
   flush() {
@@ -471,7 +510,7 @@ function emptyState() {
   );
 }
 
-function renderStoredAssistant(message) {
+function renderStoredAssistant(message, onRetry = null) {
   const code = message.error_code;
   const failed = Boolean(code) && code !== "cancelled";
   if (failed && !message.content) return [errorCard({ code, message: "", detail: "" })];
@@ -480,7 +519,10 @@ function renderStoredAssistant(message) {
   if (message.sources) {
     view.setSources(message.sources, dossierId);
     view.setCitations(message.citations || []);
+    if (message.claims) view.setClaims(message.claims);
+    if (message.extract) view.setExtract(message.extract);
   }
+  if (message.stopped) view.setStopped(message.stopped, { onRetry });
   if (code === "cancelled") view.flag(t("msg.stopped"));
   else if (failed || message.partial) view.flag(t("msg.partial"));
   view.finish(message);
@@ -498,13 +540,19 @@ export function renderThread() {
     return;
   }
   threadEl.classList.remove("is-empty");
-  for (const message of detail.messages) {
-    if (message.role === "user") innerEl.append(userMessage(message));
-    else if (message.role === "assistant") {
-      const turn = h("div", { class: "turn" }, renderStoredAssistant(message));
+  let question = "";
+  detail.messages.forEach((message, i) => {
+    if (message.role === "user") {
+      question = message.content;
+      innerEl.append(userMessage(message));
+    } else if (message.role === "assistant") {
+      // The last answer can be asked again (a loop cut: "Réessayer").
+      const asked = question;
+      const retry = i === detail.messages.length - 1 && asked ? () => send(asked, { regenerate: true }) : null;
+      const turn = h("div", { class: "turn" }, renderStoredAssistant(message, retry));
       innerEl.append(turn);
     }
-  }
+  });
   stickToBottom = true;
   scrollToBottom(true);
 }
@@ -598,6 +646,8 @@ export async function send(text, { regenerate = false } = {}) {
         } else if (event === "token") {
           statuses.end();
           if (typeof data.content === "string") answer.append(data.content);
+        } else if (event === "extract") {
+          answer.setExtract(data);
         } else if (event === "done") {
           finished = true;
           statuses.end();
@@ -608,6 +658,10 @@ export async function send(text, { regenerate = false } = {}) {
           });
           if (!answer.hasText) answer.setText(t("msg.empty"));
           if (Array.isArray(data.citations)) answer.setCitations(data.citations);
+          if (Array.isArray(data.claims)) answer.setClaims(data.claims);
+          if (data.stopped) {
+            answer.setStopped(data.stopped, { keptChars: data.kept_chars, onRetry: () => send(message, { regenerate: true }) });
+          }
           scrollToBottom();
         } else if (event === "error") {
           finished = true;
