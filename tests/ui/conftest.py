@@ -187,3 +187,39 @@ def make_ui(browser: object, artifacts: Path) -> Iterator[object]:
             ui.context.close()  # type: ignore[attr-defined]
         for live in servers:
             stop_server(live)
+
+
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[object]:
+    """module_server(settings) -> LiveServer: one live server shared by a module's tests
+    (for flows that need no fresh state per test); stopped after the module."""
+    servers: list[LiveServer] = []
+
+    def make(settings: Settings) -> LiveServer:
+        live = start_server(settings)
+        servers.append(live)
+        return live
+
+    try:
+        yield make
+    finally:
+        for live in servers:
+            stop_server(live)
+
+
+@pytest.fixture
+def ui_on(browser: object, artifacts: Path) -> Iterator[object]:
+    """ui_on(live, **open_ui kwargs) -> UI: a fresh browser context (its own cookies: one
+    person) on an existing live server; closed after the test."""
+    uis: list[UI] = []
+
+    def make(live: LiveServer, **kwargs: object) -> UI:
+        ui = open_ui(browser, live, artifacts, **kwargs)  # type: ignore[arg-type]
+        uis.append(ui)
+        return ui
+
+    try:
+        yield make
+    finally:
+        for ui in uis:
+            ui.context.close()  # type: ignore[attr-defined]

@@ -1,7 +1,17 @@
 // Talking to the backend: JSON calls, the chat stream (SSE over a POST, read from fetch's
-// ReadableStream), and EventSource URLs. Every call carries the API key when one is set.
+// ReadableStream), and EventSource URLs. Every call carries the API key when one is set;
+// in accounts mode the session cookie goes by itself, and every state-changing request
+// carries the session's CSRF token (X-CSRF-Token, from login or /api/auth/me).
 import { getLanguage } from "./i18n.js";
 import { prefs } from "./prefs.js";
+import { emit } from "./state.js";
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+let csrfToken = null; // the signed-in session's, set by auth.js
+
+export function setCsrfToken(token) {
+  csrfToken = token || null;
+}
 
 export class ApiError extends Error {
   constructor({ code = "unknown", message = "", detail = "", status = 0, logTail = [] } = {}) {
@@ -13,11 +23,17 @@ export class ApiError extends Error {
   }
 }
 
-export function authHeaders() {
+export function authHeaders(method = "GET") {
   const headers = { "Accept-Language": getLanguage() };
   const key = prefs.apiKey();
   if (key) headers.Authorization = `Bearer ${key}`;
+  if (csrfToken && !SAFE_METHODS.has(method.toUpperCase())) headers["X-CSRF-Token"] = csrfToken;
   return headers;
+}
+
+/** A 401 `not_signed_in` means the session expired or was revoked: auth.js shows the login. */
+function noticeSignedOut(status, code) {
+  if (status === 401 && code === "not_signed_in") emit("signed-out");
 }
 
 async function errorFrom(response) {
@@ -28,6 +44,7 @@ async function errorFrom(response) {
     body = null;
   }
   const err = body && typeof body === "object" ? body.error || body : {};
+  noticeSignedOut(response.status, err.code);
   return new ApiError({
     code: typeof err.code === "string" ? err.code : response.status === 401 ? "unauthorized" : "unknown",
     message: typeof err.message === "string" ? err.message : "",
@@ -38,7 +55,7 @@ async function errorFrom(response) {
 
 /** fetch + JSON; throws ApiError (code "network" when the server cannot be reached). */
 export async function api(path, { method = "GET", body, signal, headers = {} } = {}) {
-  const init = { method, signal, headers: { ...authHeaders(), Accept: "application/json", ...headers } };
+  const init = { method, signal, headers: { ...authHeaders(method), Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
@@ -66,7 +83,7 @@ export async function postStream(path, body, { signal, onEvent }) {
       method: "POST",
       signal,
       headers: {
-        ...authHeaders(),
+        ...authHeaders("POST"),
         Accept: "text/event-stream",
         "Content-Type": "application/json",
       },
@@ -171,7 +188,7 @@ export function uploadFile(path, file, { onProgress, signal } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
-    for (const [name, value] of Object.entries({ ...authHeaders(), Accept: "application/json" })) {
+    for (const [name, value] of Object.entries({ ...authHeaders("POST"), Accept: "application/json" })) {
       xhr.setRequestHeader(name, value);
     }
     xhr.responseType = "text";
@@ -193,6 +210,7 @@ export function uploadFile(path, file, { onProgress, signal } = {}) {
         return;
       }
       const err = body && typeof body === "object" ? body.error || body : {};
+      noticeSignedOut(xhr.status, err.code);
       reject(
         new ApiError({
           code: typeof err.code === "string" ? err.code : xhr.status === 401 ? "unauthorized" : "unknown",

@@ -2,6 +2,7 @@
 // (#/c/<conversation id> keeps the open conversation across reloads; #/d/<dossier id> is a
 // dossier's page, #/d/<dossier id>/c/<conversation id> and #/d/<dossier id>/new its chats).
 import { chatDossierId, focusComposer, initChat, openConversation, relabelModels, renderThread } from "./chat.js";
+import { relabelAccount, startAuth } from "./auth.js";
 import { $ } from "./dom.js";
 import { hideDossierPage, openDossierId, relabelDossierPage, showDossierPage } from "./dossier-page.js";
 import { findDossier, initDossiers, loadDossiers, relabelDossiers, showDossierBanner } from "./dossiers.js";
@@ -130,6 +131,7 @@ function applyLanguage(lang) {
   relabelEngines();
   relabelDossiers();
   relabelDossierPage();
+  relabelAccount();
   updateTitle();
   if (!state.streaming && !openDossierId()) {
     if (state.currentId) openConversation(state.currentId, { dossier: chatDossierId() });
@@ -259,4 +261,5 @@ function init() {
   document.body.classList.add("is-ready");
 }
 
-init();
+// Accounts mode: the login page first when not signed in (AUTH_MODE=none: at once).
+startAuth(init);

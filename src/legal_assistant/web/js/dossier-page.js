@@ -7,6 +7,7 @@ import { apiError, confirmBox, dossiersLoaded, findDossier, loadDossiers, nameFo
 import * as fmt from "./format.js";
 import { t } from "./i18n.js";
 import { icon } from "./icons.js";
+import { canManageDossier, sharingPanel } from "./sharing.js";
 import { searchPanel } from "./sources.js";
 import { emit, on } from "./state.js";
 
@@ -47,7 +48,8 @@ function renderHead() {
           { class: "dossier-title-row" },
           h("span", { class: "dossier-mark", "aria-hidden": "true" }, icon("folder", { size: 20 })),
           h("h1", { class: "dossier-title", id: "dossier-title", "data-testid": "dossier-title" }, dossier.name),
-          h(
+          // Rename and delete are the owner's (accounts mode): hidden from members.
+          canManageDossier(dossier.id) === false ? null : h(
             "button",
             {
               type: "button",
@@ -62,7 +64,7 @@ function renderHead() {
             },
             icon("pencil", { size: 15 }),
           ),
-          h(
+          canManageDossier(dossier.id) === false ? null : h(
             "button",
             {
               type: "button",
@@ -172,6 +174,8 @@ export function showDossierPage(id) {
     section("dossier-documents-title", "docs.title", documents.el),
     section("dossier-conversations-title", "dossiers.conversations", conversationsEl),
   );
+  const sharing = sharingPanel(id); // accounts mode only
+  if (sharing) el.append(section("dossier-sharing-title", "sharing.title", sharing));
   page = { id, documents, el };
   const viewEl = $("#dossier-view");
   clear(viewEl).append(el);
@@ -201,6 +205,7 @@ export function relabelDossierPage() {
 }
 
 on("dossiers-changed", renderHead);
+on("dossier-role", renderHead);
 
 export function openDossierId() {
   return page ? page.id : null;
