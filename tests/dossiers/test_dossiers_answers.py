@@ -93,6 +93,8 @@ async def test_uncited_and_looping_answers_get_the_passages_quoted_and_keep_them
     assert saved[0]["extract"] == extract and saved[0]["fallback"] == "extractive"
     assert saved[0]["content"] == uncited.text and saved[0]["stopped"] is None
     assert saved[1]["extract"] is None and saved[1]["fallback"] is None
+    assert saved[1]["claims"] == citing.one("done")["claims"]  # the checker's verdicts
+    assert saved[0]["claims"] == uncited.one("done")["claims"]
     assert saved[2]["stopped"] == "repetition" and saved[2]["fallback"] == "extractive"
     assert saved[2]["extract"] == looping.one("extract")
     assert saved[2]["content"] == "The author must pay. It is the rule."

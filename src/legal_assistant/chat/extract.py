@@ -126,10 +126,11 @@ def quote(passage: str, question: str, max_chars: int = 500) -> str:
         if not grew:
             break
     body = " ".join(picked)
-    if len(body) > max_chars:  # one sentence longer than the window
+    cut = len(body) > max_chars  # one sentence longer than the window
+    if cut:
         body = body[: max_chars - 1].rstrip()
-        end = len(sentences)  # so the ellipsis goes after it
-    return ("… " if start > 0 else "") + body + (" …" if end + 1 < len(sentences) else "")
+    more = cut or end + 1 < len(sentences)
+    return ("… " if start > 0 else "") + body + (" …" if more else "")
 
 
 def extractive_answer(
