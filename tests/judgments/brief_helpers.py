@@ -116,6 +116,7 @@ CORRECT = (
     "À la suite du décès de son époux, Mme [E], résidant en Algérie, a déposé le 22 octobre "
     "2013 une demande de pension de réversion auprès de la caisse de retraite algérienne [§ 1]."
 )
+LABEL = "Résumé des faits :"
 WRONG_CITATION = (
     "L'assurée a saisi d'un recours une juridiction chargée du contentieux de la sécurité "
     "sociale pour contester la date d'effet de sa pension [§ 8]."
@@ -130,7 +131,7 @@ QUESTION = (
 
 def script_for_c201162(fail_at: str | None = None) -> list[tuple[str, str]]:
     answers = {
-        "faits": CORRECT,
+        "faits": f"{LABEL}\n{CORRECT}",
         "procedure": WRONG_CITATION,
         "solution": FABRICATED,
         "portee": LOOP,

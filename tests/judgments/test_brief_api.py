@@ -174,6 +174,7 @@ async def test_generated_fiche_checks_every_model_sentence(
 
     faits = section(brief, "faits")
     assert faits["source"] == "generated"
+    # The label the model put first ("Résumé des faits :") is not a statement.
     assert faits["statements"][0]["text"] == CORRECT.replace(" [§ 1]", "")
     assert faits["statements"][0]["paragraphs"] == [1]
     assert faits["statements"][0]["verified"] is True

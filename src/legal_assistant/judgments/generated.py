@@ -170,8 +170,9 @@ class ModelWriter:
         )
         statements: list[Statement] = []
         for piece in split_statements(completion.text, "paragraph")[:MAX_SENTENCES]:
-            if not piece.claim_text:
-                continue
+            question = key == "probleme" and piece.claim_text.endswith("?")
+            if not piece.claim_text or not (piece.is_claim or question):
+                continue  # a label ("Résumé :"), a transition: nothing to check or show
             checked = await check_statement(
                 decision,
                 piece.claim_text,
