@@ -3,7 +3,9 @@
 backend's Anthropic API, the model being the scripted engine (tests/fakes/
 scripted_engine.py, a stand-in for a tool-calling `llama-server --jinja`) configured as
 an `openai:` endpoint: the model asks to read a file, Claude Code runs its Read tool,
-sends the result back, and prints the final answer built from the file.
+sends the result back, and prints the final answer built from the file. With the
+bundled model (no tools in its template) Claude Code prints the gateway's 400, and
+nothing starts.
 
 Claude Code runs offline: a temporary HOME, no telemetry, no auto-update, no
 non-essential traffic; its only server is the backend (with an API key, sent as
@@ -43,6 +45,14 @@ def claude_env(home: Path, base_url: str, api_key: str) -> dict[str, str]:
     }
 
 
+async def run(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    try:
+        return await asyncio.wait_for(proc.communicate(), 180)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
 async def test_claude_code_reads_a_file_through_the_gateway(
     tmp_path: Path, serve_gateway: Callable[..., Any], gw_fake_settings: Callable[..., Settings]
 ) -> None:
@@ -71,11 +81,27 @@ async def test_claude_code_reads_a_file_through_the_gateway(
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            try:
-                out, err = await asyncio.wait_for(proc.communicate(), 180)
-            finally:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+            out, err = await run(proc)
+            # A model whose template has no tools: Claude Code shows the gateway's reason.
+            refused = await asyncio.create_subprocess_exec(
+                str(CLAUDE),
+                "-p",
+                "Bonjour",
+                "--model",
+                "mlx:smollm2-135m",
+                cwd=work,
+                env=claude_env(home, gw.url, "cle-de-test"),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            refused_out, _ = await run(refused)
+            engines = await gw.client.get(
+                "/api/engines", headers={"Authorization": "Bearer cle-de-test"}
+            )
+            assert engines.json()["engines"] == []  # nothing was started
+    assert refused.returncode != 0
+    assert "400 mlx:smollm2-135m cannot call tools" in refused_out.decode()
     stdout, stderr = out.decode(), err.decode()
     assert proc.returncode == 0, (stdout, stderr[-2000:])
     # The final answer is the engine's text built from the tool result: the file's line.
