@@ -59,3 +59,21 @@ def test_unknown_when_the_files_are_not_here(tmp_path: Path) -> None:
         traits = model_traits(parse_model_id(model), settings)
         assert (traits.tools, traits.context_length) == (None, None)
     assert model_traits(parse_model_id("embed:multilingual-e5-small"), settings).tools is False
+
+
+def test_damaged_files_are_unknown_not_errors(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d")
+    for name, raw in (
+        ("truncated.gguf", b"GGUF\x03\x00\x00\x00"),
+        ("huge.gguf", b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little")
+         + (1).to_bytes(8, "little") + (2**60).to_bytes(8, "little")),
+        ("notgguf.gguf", b"PK\x03\x04"),
+    ):  # fmt: skip
+        (tmp_path / name).write_bytes(raw)
+        traits = model_traits(parse_model_id(f"llamacpp:{tmp_path / name}"), settings)
+        assert (traits.tools, traits.context_length) == (None, None), name
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    (broken / "chat_template.jinja").mkdir()  # unreadable as a file
+    assert model_traits(parse_model_id(f"mlx:{broken}"), settings).tools in (False, None)

@@ -76,6 +76,9 @@ _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: 
             12: "d"}  # fmt: skip
 
 
+_MAX_STRING = 4 * 1024 * 1024
+
+
 def _read(f: BinaryIO, fmt: str) -> Any:
     size = struct.calcsize(fmt)
     raw = f.read(size)
@@ -85,7 +88,10 @@ def _read(f: BinaryIO, fmt: str) -> Any:
 
 
 def _string(f: BinaryIO) -> str:
-    return f.read(_read(f, "<Q")).decode("utf-8", errors="replace")
+    size = _read(f, "<Q")
+    if size > _MAX_STRING:  # a damaged (or hostile) file must not allocate gigabytes
+        raise ValueError("GGUF string too long")
+    return f.read(size).decode("utf-8", errors="replace")
 
 
 def _value(f: BinaryIO, kind: int) -> Any:
@@ -96,6 +102,8 @@ def _value(f: BinaryIO, kind: int) -> Any:
         if item in (8, 9):
             for _ in range(count):
                 _value(f, item)
+        elif item not in _SCALARS:
+            raise ValueError(f"unknown GGUF array type {item}")
         else:
             f.seek(count * struct.calcsize("<" + _SCALARS[item]), 1)
         return None
@@ -202,7 +210,7 @@ def _gguf(path: Path, mtime: float, n_ctx: int | None, engine: str) -> ModelTrai
 def _gguf_traits(path: Path, n_ctx: int | None, engine: str) -> ModelTraits:
     try:
         return _gguf(path, path.stat().st_mtime, n_ctx, engine)
-    except (OSError, ValueError):
+    except (OSError, ValueError, struct.error):
         return UNKNOWN
 
 
@@ -210,8 +218,8 @@ def model_traits(ref: ModelRef, settings: Settings) -> ModelTraits:
     """What `ref` can do, from its files (blocking: call it in a thread)."""
     try:
         return _traits(ref, settings)
-    except BundledModelError:
-        return UNKNOWN
+    except (BundledModelError, OSError, ValueError, struct.error):
+        return UNKNOWN  # unreadable files: the engine will say what is wrong
 
 
 def _traits(ref: ModelRef, settings: Settings) -> ModelTraits:
