@@ -193,6 +193,10 @@ def test_admin_creates_user_and_reads_audit(live: Any, ui_on: Callable[..., Any]
     dave = sheet.locator('[data-testid="user-row"][data-username="dave"]')
     expect(dave).to_be_visible()
     expect(dave.get_by_test_id("user-row-role")).to_have_value("member")
+    dave.get_by_test_id("user-toggle").click()
+    expect(dave).to_have_class(re.compile("is-disabled"))
+    dave.get_by_test_id("user-toggle").click()
+    expect(dave).not_to_have_class(re.compile("is-disabled"))
     with httpx.Client(base_url=live.url, trust_env=False, timeout=30) as client:
         resp = client.post("/api/auth/login", json={"username": "dave", "password": PASSWORD})
         assert resp.status_code == 200, resp.text
@@ -270,6 +274,19 @@ def test_revoked_session_returns_to_login(live: Any, ui_on: Callable[..., Any]) 
     page.get_by_test_id("login-password").fill(PASSWORD + " 2")
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("account-name")).to_have_text("carol")
+
+    # Back to the old password from the UI: the new session's CSRF token is used next.
+    open_menu_item(page, "menu-password")
+    sheet = page.get_by_test_id("password-sheet")
+    sheet.get_by_label("Mot de passe actuel").fill(PASSWORD + " 2")
+    sheet.get_by_label("Nouveau mot de passe", exact=True).fill(PASSWORD)
+    sheet.get_by_label("Confirmer le nouveau mot de passe").fill(PASSWORD)
+    sheet.get_by_role("button", name="Changer le mot de passe").click()
+    expect(sheet).to_be_hidden()
+    page.get_by_test_id("new-dossier").click()
+    page.get_by_test_id("create-dossier-input").fill("Après le changement")
+    page.get_by_test_id("create-dossier-input").press("Enter")
+    expect(page.get_by_test_id("dossier-title")).to_have_text("Après le changement")
     assert ui.page_errors == []
 
 

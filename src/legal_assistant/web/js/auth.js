@@ -58,6 +58,8 @@ export async function startAuth(boot) {
 
 function runBoot(boot) {
   account.booted = true;
+  // Engines are the admins' to start, stop and inspect: members do not get the buttons.
+  document.body.classList.toggle("is-member", isAccountsMode() && !isAdmin());
   boot();
   mountAccountMenu();
 }
