@@ -12,10 +12,11 @@ from judgments.corpus_judgments import corpus_names, corpus_text, zoned_decision
 from legal_assistant.documents.model import Page
 from legal_assistant.judgments.checks import check_statement, quotations
 from legal_assistant.judgments.decision import Decision, PageText, normalise
-from legal_assistant.judgments.extractive import ExtractiveFiche, condense
+from legal_assistant.judgments.extractive import ExtractiveFiche
 from legal_assistant.judgments.fiche import SECTION_KEYS, Brief, Section
 from legal_assistant.judgments.model import Judgment
 from legal_assistant.judgments.parse import analyse
+from legal_assistant.judgments.quoting import condense
 
 CASSATION = "ECLI_FR_CCASS_2024_C201162"  # visa, "Il résulte de ces textes", § 12 decisive
 REJET = "ECLI_FR_CCASS_2024_C201151"

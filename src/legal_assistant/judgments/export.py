@@ -16,8 +16,8 @@ from docx import Document
 from docx.shared import Pt, RGBColor
 
 from legal_assistant.errors import Language
-from legal_assistant.judgments.extractive import long_date
 from legal_assistant.judgments.fiche import Brief, Statement
+from legal_assistant.judgments.quoting import long_date
 
 _WORDS: dict[Language, dict[str, str]] = {
     "fr": {

@@ -28,9 +28,9 @@ from legal_assistant.judgments.brief import BriefEvent
 from legal_assistant.judgments.chat_model import ChatModel
 from legal_assistant.judgments.checks import Support, check_statement
 from legal_assistant.judgments.decision import Decision
-from legal_assistant.judgments.extractive import paragraph_body, units
 from legal_assistant.judgments.fiche import TITLES, Section, SectionKey, Statement
 from legal_assistant.judgments.model import Zone
+from legal_assistant.judgments.quoting import paragraph_body, units
 
 SOURCE_CHARS = 2_400  # decision text in one prompt
 PARAGRAPH_CHARS = 700  # one paragraph's share of it

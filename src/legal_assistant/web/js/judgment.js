@@ -5,96 +5,13 @@
 // "regenerate" with the chosen model. A side sheet (<dialog>) like the viewer.
 import { ApiError, api, eventSourceUrl, postStream } from "./api.js";
 import { clear, h } from "./dom.js";
-import { STRINGS, getLanguage, t } from "./i18n.js";
+import { getLanguage, t } from "./i18n.js";
+import { SECTIONS } from "./judgment-strings.js";
 import { icon } from "./icons.js";
 import { meter } from "./uploads.js";
 import { modelLabel, state } from "./state.js";
 import { openViewer } from "./viewer.js";
 
-Object.assign(STRINGS.fr, {
-  "judgment.open": "Fiche d'arrêt",
-  "judgment.openTitle": "Voir la décision et sa fiche d'arrêt",
-  "judgment.title": "Fiche d'arrêt",
-  "judgment.card": "Références de la décision",
-  "judgment.numbers": "N°",
-  "judgment.solution": "Solution",
-  "judgment.attacked": "Décision attaquée",
-  "judgment.publication": "Publication",
-  "judgment.outline": "Plan de la décision",
-  "judgment.zone.introduction": "En-tête et parties",
-  "judgment.zone.expose": "Faits et procédure",
-  "judgment.zone.moyens": "Moyens",
-  "judgment.zone.motivations": "Motivation",
-  "judgment.zone.dispositif": "Dispositif",
-  "judgment.zone.annexes": "Annexes",
-  "judgment.paragraphs": "§ {from}–{to}",
-  "judgment.paragraph": "§ {n}",
-  "judgment.model": "Rédaction",
-  "judgment.extractive": "Sans modèle (extraits cités, rapide)",
-  "judgment.generate": "Établir la fiche",
-  "judgment.regenerate": "Régénérer",
-  "judgment.none": "Pas encore de fiche pour cette décision.",
-  "judgment.progress": "{done} / {total} sections",
-  "judgment.unverified": "non vérifié",
-  "judgment.verified": "vérifié",
-  "judgment.reason.paragraph_missing": "le paragraphe cité n'existe pas",
-  "judgment.reason.quote_not_verbatim": "la citation n'apparaît pas telle quelle dans la décision",
-  "judgment.reason.wrong_citation": "la citation ne se trouve pas au paragraphe cité",
-  "judgment.reason.unsupported": "le paragraphe cité ne soutient pas cette phrase",
-  "judgment.reason.degenerate": "le modèle s'est mis à boucler",
-  "judgment.reason.uncited": "aucun paragraphe cité",
-  "judgment.reason.header_incomplete": "l'en-tête n'a pas pu être lu entièrement",
-  "judgment.unnumbered": "texte non numéroté",
-  "judgment.meta": "{model} · {date}",
-  "judgment.metaExtractive": "Fiche extractive",
-  "judgment.docx": "DOCX",
-  "judgment.md": "Markdown",
-  "judgment.kept": "La fiche précédente est conservée.",
-  "judgment.notJudgment": "Ce document n'est pas une décision de justice.",
-});
-Object.assign(STRINGS.en, {
-  "judgment.open": "Case brief",
-  "judgment.openTitle": "See the decision and its case brief",
-  "judgment.title": "Case brief",
-  "judgment.card": "References of the decision",
-  "judgment.numbers": "No.",
-  "judgment.solution": "Outcome",
-  "judgment.attacked": "Decision under appeal",
-  "judgment.publication": "Publication",
-  "judgment.outline": "Outline of the decision",
-  "judgment.zone.introduction": "Header and parties",
-  "judgment.zone.expose": "Facts and procedure",
-  "judgment.zone.moyens": "Grounds of appeal",
-  "judgment.zone.motivations": "Reasoning",
-  "judgment.zone.dispositif": "Ruling",
-  "judgment.zone.annexes": "Annexes",
-  "judgment.paragraphs": "§ {from}–{to}",
-  "judgment.paragraph": "§ {n}",
-  "judgment.model": "Written by",
-  "judgment.extractive": "No model (quoted extracts, fast)",
-  "judgment.generate": "Build the brief",
-  "judgment.regenerate": "Regenerate",
-  "judgment.none": "No case brief for this decision yet.",
-  "judgment.progress": "{done} / {total} sections",
-  "judgment.unverified": "unverified",
-  "judgment.verified": "verified",
-  "judgment.reason.paragraph_missing": "the cited paragraph does not exist",
-  "judgment.reason.quote_not_verbatim": "the quotation does not appear as such in the decision",
-  "judgment.reason.wrong_citation": "the quotation is not in the cited paragraph",
-  "judgment.reason.unsupported": "the cited paragraph does not support this sentence",
-  "judgment.reason.degenerate": "the model started looping",
-  "judgment.reason.uncited": "no paragraph cited",
-  "judgment.reason.header_incomplete": "the header could not be read in full",
-  "judgment.unnumbered": "unnumbered text",
-  "judgment.meta": "{model} · {date}",
-  "judgment.metaExtractive": "Extractive brief",
-  "judgment.docx": "DOCX",
-  "judgment.md": "Markdown",
-  "judgment.kept": "The previous brief is kept.",
-  "judgment.notJudgment": "This document is not a court decision.",
-});
-
-const SECTIONS = ["presentation", "faits", "procedure", "moyens", "probleme", "solution", "portee"];
 const known = new Map(); // "dossier/document" -> Promise<judgment | null>
 const resolved = new Map(); // "dossier/document" -> judgment, once known
 
@@ -400,13 +317,6 @@ class Sheet {
       this.go.disabled = false;
     }
   }
-}
-
-for (const [lang, steps] of [
-  ["fr", ["Présentation", "Faits", "Procédure", "Moyens", "Problème de droit", "Solution", "Portée"]],
-  ["en", ["Presentation", "Facts", "Procedural history", "Grounds of appeal", "Legal issue", "Holding", "Significance"]],
-]) {
-  SECTIONS.forEach((key, i) => (STRINGS[lang][`judgment.step.${key}`] = steps[i]));
 }
 
 /** Open the side sheet of a judgment (its card, outline and fiche). */
