@@ -100,10 +100,24 @@ async def test_a_colleagues_question_is_answered_while_a_burst_waits(
                 async for _ in resp.aiter_bytes():
                     pass
 
+        async def chat_turn(user: str) -> str:
+            """A chat turn (/api/chat/stream) as `user`: its last SSE event's name."""
+            last = ""
+            async with client.stream(
+                "POST",
+                "/api/chat/stream",
+                json={"message": "?", "model_id": model_id, "max_tokens": 3},
+                headers={"X-Test-User": user},
+            ) as resp:
+                async for line in resp.aiter_lines():
+                    if line.startswith("event:"):
+                        last = line.split(":", 1)[1].strip()
+            return last
+
         async def counts() -> dict[tuple[str, str], float]:
             return admission_counts((await client.get("/metrics")).text, model_id)
 
-        burst = [asyncio.create_task(alice()) for _ in range(4)]
+        burst: list[asyncio.Task[Any]] = [asyncio.create_task(alice()) for _ in range(4)]
         try:
             await poll(
                 lambda: _is(counts(), {("alice", "running"): 1, ("alice", "waiting"): 3}),
@@ -123,6 +137,14 @@ async def test_a_colleagues_question_is_answered_while_a_burst_waits(
             assert await counts() == {("alice", "running"): 1, ("alice", "waiting"): 3}
             text = (await client.get("/metrics")).text
             assert wait_count(text, "bob") == 1.0 and wait_count(text, "alice") == 1.0
+            # Chat turns queue as their user too: Bob's is answered, Alice's waits.
+            assert await chat_turn("bob") == "done"
+            burst.append(asyncio.create_task(chat_turn("alice")))
+            await poll(
+                lambda: _is(counts(), {("alice", "running"): 1, ("alice", "waiting"): 4}),
+                timeout=30,
+                what="alice's chat turn queued behind her burst",
+            )
         finally:
             for t in burst:
                 t.cancel()
