@@ -25,6 +25,8 @@ from accounts_helpers import accounts_settings, add_user, fake_model, signed_in
 from surrealdb import RecordID
 
 from app_harness import RunningApp, serve_app
+from legal_assistant.catalog import ollama_name, parse_model_id
+from legal_assistant.runtime.bundled import BUNDLED_MODEL_ID
 from legal_assistant.store.records import timestamp
 
 
@@ -74,12 +76,15 @@ async def test_a_gateway_key_serves_its_models_on_all_three_protocols(
     gateway: dict[str, Any],
 ) -> None:
     app, model = gateway["app"], gateway["model"]
-    created = await gateway["key"](scopes=["gateway"], models=[model])
-    assert created["key"].startswith("la-") and created["models"] == [model]
+    created = await gateway["key"](scopes=["gateway"], models=[model, BUNDLED_MODEL_ID])
+    assert created["key"].startswith("la-")
+    assert set(created["models"]) == {model, BUNDLED_MODEL_ID}
     key = created["key"]
     other = "mlx:mlx-community/Qwen2.5-3B-Instruct-4bit"
 
     oa = openai_client(app, key)
+    # Listed: the catalog's models the key allows (the fake model is a path, not listed).
+    assert [m.id for m in (await oa.models.list()).data] == [BUNDLED_MODEL_ID]
     answer = await oa.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "Bonjour"}], max_tokens=8
     )
@@ -101,6 +106,9 @@ async def test_a_gateway_key_serves_its_models_on_all_three_protocols(
         )
 
     ol = ollama_client(app, key)
+    allowed = {ollama_name(parse_model_id(m)) for m in (model, BUNDLED_MODEL_ID)}
+    listed = {m.model for m in (await ol.list()).models}
+    assert ollama_name(parse_model_id(BUNDLED_MODEL_ID)) in listed and listed <= allowed
     reply = await ol.chat(model=model, messages=[{"role": "user", "content": "Bonjour"}])
     assert reply.message.content
     with pytest.raises(ollama.ResponseError) as refused:

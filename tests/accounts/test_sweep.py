@@ -185,7 +185,14 @@ async def test_readers_read_editors_edit_only_the_owner_shares(firm: Any) -> Non
         assert resp.status_code == 200, resp.text
         assert [m["username"] for m in resp.json()["members"]] == (["bob"] if role else [])
 
+    assert (await alice.get(f"{base}/access")).json() == {
+        "role": "owner",
+        "can_edit": True,
+        "can_share": True,
+    }
     await share("reader")
+    access = (await bob.get(f"{base}/access")).json()
+    assert access == {"role": "reader", "can_edit": False, "can_share": False}
     assert [d["id"] for d in (await bob.get("/api/dossiers")).json()["dossiers"]] == [
         ids["dossier_id"]
     ]
@@ -215,6 +222,7 @@ async def test_readers_read_editors_edit_only_the_owner_shares(firm: Any) -> Non
         assert resp.json()["error"]["code"] == "forbidden"
 
     await share("editor")
+    assert (await bob.get(f"{base}/access")).json()["can_edit"] is True
     upload = await bob.post(f"{base}/documents", files={"file": ("note-bob.txt", b"Note de Bob.")})
     assert upload.status_code == 202, upload.text
     bobs_doc = upload.json()["documents"][0]["id"]

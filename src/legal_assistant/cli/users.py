@@ -27,7 +27,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from legal_assistant.accounts import migration
+from legal_assistant.accounts import audit, migration
 from legal_assistant.accounts.users import (
     UserPublic,
     UserRole,
@@ -169,6 +169,7 @@ def add(
         )
         if role == "admin":
             await migration.adopt_orphans(db)
+        await audit.record(db, user="cli", action="user.create", resource=user.id, outcome="ok")
         return user.model_dump()
 
     async def remote() -> dict[str, Any]:
@@ -219,6 +220,7 @@ def _change(name: str, url: str | None, **change: Any) -> dict[str, Any]:
             db, user.id, min_password_chars=settings.min_password_chars, **change
         )
         assert changed is not None
+        await audit.record(db, user="cli", action="user.change", resource=user.id, outcome="ok")
         return changed.model_dump()
 
     async def remote() -> dict[str, Any]:

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from legal_assistant.accounts import ownership
-from legal_assistant.accounts.ownership import MemberRole, Members
-from legal_assistant.accounts.policy import DossierOwner
+from legal_assistant.accounts.ownership import DossierRole, MemberRole, Members
+from legal_assistant.accounts.policy import DossierOwner, DossierRead, role_in_dossier
 from legal_assistant.accounts.users import find_user
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.errors import LegalAssistantError
@@ -23,6 +23,21 @@ class MemberIn(BaseModel):
 
 class MembersIn(BaseModel):
     members: list[MemberIn] = Field(max_length=500)
+
+
+class Access(BaseModel):
+    """What the caller may do in the dossier (for a UI to show or hide its controls)."""
+
+    role: DossierRole  # admins: "owner"
+    can_edit: bool  # upload and delete documents
+    can_share: bool  # rename, delete, share
+
+
+@router.get("/api/dossiers/{dossier_id}/access")
+async def dossier_access(dossier: DossierRead, request: Request) -> Access:
+    role = await role_in_dossier(request, dossier.id)
+    assert role is not None  # DossierRead let the caller in
+    return Access(role=role, can_edit=role in ("owner", "editor"), can_share=role == "owner")
 
 
 @router.get("/api/dossiers/{dossier_id}/members")

