@@ -188,6 +188,8 @@ class Settings(BaseSettings):
     ocr_page_timeout_s: float = Field(default=120.0, gt=0)
     extraction_timeout_s: float = Field(default=1800.0, gt=0)  # per document, wall clock
     extraction_memory_mb: int = Field(default=2048, ge=256)  # the worker's address space
+    # The worker's nice value: extraction yields the CPU to searches and the engines.
+    extraction_nice: int = Field(default=10, ge=0, le=19)
 
     # --- dossiers (docs/dossiers.md) ---
     # Largest uploaded file, refused (413) while it streams in, not after buffering it.

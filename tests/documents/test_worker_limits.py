@@ -96,6 +96,12 @@ async def test_cancelling_the_caller_kills_the_worker(tmp_path: Path) -> None:
         extract_document(path, "scan.pdf", ocr_options=OcrOptions(command=str(fake)))
     )
     await _wait_for(lambda: _ocr_running(fake), "the worker never reached OCR")
+    # Extraction is bulk work: the worker and its Tesseract run at a lower priority.
+    niced = min(19, os.nice(0) + 10)
+    workers = [p for p in _processes_with(str(path)) if WORKER_MARK in " ".join(p.cmdline())]
+    assert workers and all(p.nice() == niced for p in workers)
+    ocr = [p for p in _processes_with(str(fake)) if "stdin" in p.cmdline()]
+    assert ocr and all(p.nice() == niced for p in ocr)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

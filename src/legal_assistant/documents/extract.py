@@ -35,6 +35,7 @@ __all__ = ["DocumentError", "OcrOptions", "extract_document"]
 # A scanned 300-page PDF OCRs at ~2-4 s a page here; text PDFs take well under a minute.
 DEFAULT_TIMEOUT_S = 1800.0
 DEFAULT_MEMORY_MB = 2048
+DEFAULT_NICE = 10  # as Settings.extraction_nice
 # One JSON line carries a page; a non-PDF document is one page (up to the upload limit).
 _MAX_LINE_BYTES = 512 * 1024 * 1024
 _STDERR_TAIL = 20
@@ -76,6 +77,8 @@ async def extract_document(
         "ocr": asdict(options),
         "memory_mb": memory_mb,
         "cpu_s": max(1, int(timeout_s)),
+        # Bulk work: the worker yields the CPU to searches and the engines (docs/dossiers.md).
+        "nice": settings.extraction_nice if settings else DEFAULT_NICE,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

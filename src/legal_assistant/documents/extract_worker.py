@@ -1,17 +1,20 @@
 """The extraction worker: `python -m legal_assistant.documents.extract_worker REQUEST`.
 
-REQUEST is JSON: {"path", "filename", "ocr": OcrOptions fields, "memory_mb", "cpu_s"}.
+REQUEST is JSON: {"path", "filename", "ocr": OcrOptions fields, "memory_mb", "cpu_s",
+"nice"}.
 Output, one JSON object per line on the original stdout (anything a library prints goes
 to stderr instead):
   {"event": "start", "format", "total", "paginated", "title"}
   {"event": "page", "number", "text", "source", "note"}          (total times)
   {"event": "done", "warnings": [...]}   or   {"event": "error", "code", "detail"}
 Limits are set on itself before any untrusted byte is parsed: address space (memory_mb),
-CPU time (cpu_s; SIGXCPU, then SIGKILL 5 s later) and no core dumps. Children (Tesseract)
-inherit them."""
+CPU time (cpu_s; SIGXCPU, then SIGKILL 5 s later), no core dumps, and a lower scheduling
+priority (nice: extraction is bulk work, a search must not wait for it). Children
+(Tesseract) inherit them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -125,6 +128,8 @@ def main(argv: list[str]) -> int:
         send({"event": "error", "code": "extraction_failed", "detail": "bad worker request"})
         return 2
     apply_limits(int(request.get("memory_mb", 2048)), int(request.get("cpu_s", 1800)))
+    with contextlib.suppress(OSError):
+        os.nice(max(0, min(19, int(request.get("nice", 0)))))
     run(request, send)
     return 0
 
