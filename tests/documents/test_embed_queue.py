@@ -26,6 +26,7 @@ from app_harness import poll
 from fakes.fake_embed_engine import vector
 from legal_assistant.api.metrics import Metrics
 from legal_assistant.config import Settings
+from legal_assistant.documents import embed_queue
 from legal_assistant.documents.embedder import Embedder
 from legal_assistant.runtime.supervisor import Supervisor
 
@@ -177,3 +178,33 @@ async def test_a_cancelled_ingestion_leaves_the_queue(embedder: Embedder, engine
     log = await engine.log()
     assert [e["texts"][0].split()[0] for e in log] == ["C", "encore"]
     assert embedder.queue.depth("bulk") == 0
+
+
+async def test_bulk_requests_are_cut_to_the_time_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cut of bulk requests, on the queue alone: the sender stands in for the engine
+    and advances a fake clock by a known cost per character, so the measured durations
+    (what the cut learns from) are exact and no real time is involved."""
+    clock = {"now": 0.0, "per_char": 0.001}
+    monkeypatch.setattr(embed_queue.time, "monotonic", lambda: clock["now"])
+    sizes: list[int] = []
+
+    async def send(texts: list[str], input_type: str) -> np.ndarray:
+        sizes.append(len(texts))
+        clock["now"] += clock["per_char"] * sum(len(t) for t in texts)
+        return np.zeros((len(texts), 4), dtype=np.float32)
+
+    queue = embed_queue.EmbedQueue(send, dimension=4, max_batch=32, target_s=0.25)
+    texts = ["x" * 100] * 20  # 0.1 s each: two fit in 0.25 s, three do not
+    try:
+        assert (await queue.bulk(texts)).shape == (20, 4)
+        assert sizes == [4, 2, 2, 2, 2, 2, 2, 2, 2]  # the first cut is small, then measured
+        sizes.clear()
+        clock["per_char"] = 0.004  # the machine got 4x slower: 0.4 s a text
+        await queue.bulk(texts[:8])
+        assert sizes[0] == 2 and sizes[-3:] == [1, 1, 1]  # it learns, one text at least
+        sizes.clear()
+        clock["per_char"] = 0.00001  # much faster: it grows back, up to max_batch
+        await queue.bulk(texts * 10)
+        assert sizes[0] == 1 and max(sizes) == 32
+    finally:
+        await queue.aclose()
