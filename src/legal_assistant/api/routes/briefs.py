@@ -6,7 +6,6 @@ when it comes): a document is reached through its dossier, and 404 says "not the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -23,10 +22,10 @@ from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.routes.documents import document_not_found
 from legal_assistant.api.routes.dossiers import ingestion
+from legal_assistant.api.routes.judgments import judgment_of
 from legal_assistant.api.sse import sse
 from legal_assistant.chat.turn import Text
 from legal_assistant.claims.checker import ClaimChecker
-from legal_assistant.documents.model import Page
 from legal_assistant.errors import Language, LegalAssistantError
 from legal_assistant.judgments.brief import BriefEvent, SectionWriter, build_brief, not_a_judgment
 from legal_assistant.judgments.chat_model import ChatModel
@@ -34,9 +33,7 @@ from legal_assistant.judgments.decision import Decision, PageText
 from legal_assistant.judgments.export import to_docx, to_markdown
 from legal_assistant.judgments.fiche import Brief
 from legal_assistant.judgments.generated import ModelWriter, claim_support
-from legal_assistant.judgments.parse import analyse
 from legal_assistant.store import documents as store
-from legal_assistant.store import judgments as judgment_store
 from legal_assistant.store.briefs import BriefStore
 from legal_assistant.store.documents import DocumentPublic
 from legal_assistant.store.dossiers import DossierPublic
@@ -81,19 +78,16 @@ async def _document(
 
 
 async def load_decision(state: Any, doc: DocumentPublic) -> Decision:
-    """The document's pages and structure (as stored at ingestion, else read now); 409
-    `judgment_not_ready` while it is not ready, 422 `not_a_judgment`."""
-    files = ingestion(state).files
-    data = files.read_extracted(doc.dossier_id, doc.id) if doc.status == "ready" else None
-    if data is None:
-        raise LegalAssistantError("judgment_not_ready", f"document status {doc.status}")
-    pages = [Page(p["number"], p["text"]) for p in data["pages"]]
-    judgment = await judgment_store.get_judgment(state.db, doc.dossier_id, doc.id)
-    if judgment is None:
-        judgment = await asyncio.to_thread(analyse, pages, bool(data.get("paginated")))
+    """The document's structure (judgments.judgment_of: stored at ingestion, else read
+    once) and its pages; 409 `judgment_not_ready` while it is not ready, 422
+    `not_a_judgment`."""
+    judgment = await judgment_of(state, doc)
     if not judgment.is_judgment:
         raise not_a_judgment(doc.id)
-    return Decision(judgment, [PageText(p.number, p.text) for p in pages])
+    data = ingestion(state).files.read_extracted(doc.dossier_id, doc.id)
+    if data is None:
+        raise LegalAssistantError("judgment_not_ready", "no extracted text")
+    return Decision(judgment, [PageText(p["number"], p["text"]) for p in data["pages"]])
 
 
 def briefs(state: Any) -> BriefStore:
