@@ -5,12 +5,17 @@ import { ApiError, api } from "./api.js";
 import { field, openSheet } from "./account-sheet.js";
 import { append, clear, h } from "./dom.js";
 import * as fmt from "./format.js";
-import { t } from "./i18n.js";
+import { getLanguage, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { toast } from "./toast.js";
 
 const ROLES = ["member", "admin"];
 let auditFilter = { user: "", since: "" };
+
+/** An audit timestamp to the second, in the UI language (not the browser's). */
+function stamp(iso) {
+  return new Date(iso).toLocaleString(getLanguage() === "en" ? "en-GB" : "fr-FR", { dateStyle: "short", timeStyle: "medium" });
+}
 
 function errorText(exc) {
   const err = exc instanceof ApiError ? exc : new ApiError({ code: "unknown" });
@@ -161,7 +166,7 @@ async function loadAudit(el) {
               h(
                 "tr",
                 { "data-testid": "audit-entry", class: `outcome-${e.outcome}` },
-                h("td", { class: "audit-at" }, new Date(e.at).toLocaleString()),
+                h("td", { class: "audit-at" }, stamp(e.at)),
                 h("td", {}, e.user),
                 h("td", {}, e.action),
                 h("td", { class: "audit-resource" }, e.resource || ""),
