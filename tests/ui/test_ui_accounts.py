@@ -159,7 +159,9 @@ def test_dossier_walled_shared_then_unshared(live: Any, ui_on: Callable[..., Any
     expect(carol.get_by_test_id("dossier-title")).to_have_text("Succession Martin")
     expect(carol.get_by_test_id("dossier-item")).to_have_count(1)
     carol_panel = carol.get_by_test_id("sharing-panel")
-    expect(carol_panel.get_by_test_id("sharing-not-owner")).to_be_visible()
+    expect(carol_panel.get_by_test_id("sharing-not-owner")).to_contain_text("(lecteur)")
+    expect(carol.get_by_test_id("dropzone")).to_have_count(1)
+    expect(carol.get_by_test_id("dropzone")).to_be_hidden()  # readers do not upload
     expect(carol_panel.get_by_test_id("share-submit")).to_have_count(0)
     head = carol.locator(".dossier-head")
     expect(head.get_by_role("button", name=re.compile("Renommer"))).to_have_count(0)
@@ -168,6 +170,9 @@ def test_dossier_walled_shared_then_unshared(live: Any, ui_on: Callable[..., Any
     # Promote to editor, then unshare: gone for carol.
     member.get_by_test_id("member-role").select_option("editor")
     expect(bob.locator(".toast").last).to_contain_text("Partage mis à jour")
+    carol.reload()
+    expect(carol_panel.get_by_test_id("sharing-not-owner")).to_contain_text("(éditeur)")
+    expect(carol.get_by_test_id("dropzone")).to_be_visible()
     member.get_by_test_id("member-remove").click()
     expect(panel.get_by_test_id("sharing-empty")).to_be_visible()
     carol.reload()

@@ -1,7 +1,8 @@
 // A dossier's sharing panel (accounts mode): its owner and members with their roles,
-// editable by the owner and admins. Others — readers and editors — get 403 from the
-// members route; the panel then says so, and `canManageDossier` answers false so the
-// dossier page hides its owner-only buttons (rename, delete).
+// editable by the owner and admins. `GET /api/dossiers/{id}/access` says what the user may
+// do: members see which role they have, `canManageDossier` answers false so the dossier
+// page hides its owner-only buttons (rename, delete), and readers — who may not upload or
+// delete documents — do not get those controls either (data-can-edit on the page).
 import { ApiError, api } from "./api.js";
 import { accountIcon, field } from "./account-sheet.js";
 import { isAccountsMode } from "./auth.js";
@@ -120,19 +121,24 @@ export function sharingPanel(dossierId) {
     return form;
   };
 
-  const notOwner = () => {
+  const notOwner = (role) => {
     setManage(dossierId, false);
-    append(clear(el), [h("p", { class: "section-empty", "data-testid": "sharing-not-owner" }, t("sharing.notOwner"))]);
+    const text = role ? t("sharing.yourRole", { role: t(`sharing.${role}`).toLowerCase() }) : t("sharing.notOwner");
+    append(clear(el), [h("p", { class: "section-empty", "data-testid": "sharing-not-owner" }, text)]);
   };
 
-  api(url)
-    .then((body) => {
+  const failed = (exc) => {
+    if (exc instanceof ApiError && exc.status === 403) notOwner(null);
+    else append(clear(el), [h("p", { class: "section-empty" }, exc instanceof ApiError && exc.message ? exc.message : t("sharing.loadError"))]);
+  };
+
+  api(`api/dossiers/${encodeURIComponent(dossierId)}/access`)
+    .then((access) => {
+      el.closest(".dossier-page")?.setAttribute("data-can-edit", String(Boolean(access.can_edit)));
+      if (!access.can_share) return notOwner(access.role);
       setManage(dossierId, true);
-      render(body);
+      return api(url).then(render);
     })
-    .catch((exc) => {
-      if (exc instanceof ApiError && exc.status === 403) notOwner();
-      else append(clear(el), [h("p", { class: "section-empty" }, exc instanceof ApiError && exc.message ? exc.message : t("sharing.loadError"))]);
-    });
+    .catch(failed);
   return el;
 }
