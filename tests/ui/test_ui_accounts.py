@@ -308,4 +308,13 @@ def test_auth_mode_none_has_no_login_and_no_account_menu(
     expect(page.get_by_test_id("new-chat")).to_be_visible()
     expect(page.get_by_test_id("login-page")).to_have_count(0)
     expect(page.get_by_test_id("account-button")).to_have_count(0)
+    # A dossier's page as before: its owner's buttons, no sharing section.
+    page.get_by_test_id("new-dossier").click()
+    page.get_by_test_id("create-dossier-input").fill("Seul")
+    page.get_by_test_id("create-dossier-input").press("Enter")
+    expect(page.get_by_test_id("dossier-title")).to_have_text("Seul")
+    head = page.locator(".dossier-head")
+    expect(head.get_by_role("button", name=re.compile("Renommer"))).to_be_visible()
+    expect(page.get_by_test_id("dropzone")).to_be_visible()
+    expect(page.get_by_test_id("sharing-panel")).to_have_count(0)
     assert ui.page_errors == []
