@@ -5,21 +5,24 @@ the data directory (cli/users.py explains the two paths)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from legal_assistant.accounts import audit as audit_log
 from legal_assistant.cli.common import fail, load_settings, out
 from legal_assistant.cli.users import URL, api, run
-from legal_assistant.store import Database
+
+if TYPE_CHECKING:
+    from legal_assistant.store import Database
+
+MAX_ENTRIES = 1000  # accounts.audit.MAX_ENTRIES (not imported: the CLI starts without the DB)
 
 
 def audit_command(
     user: str | None = typer.Option(None, "--user", help="Only this user's entries."),
     since_text: str | None = typer.Option(None, "--since", help="ISO date or time (UTC)."),
-    limit: int = typer.Option(200, "--limit", min=1, max=audit_log.MAX_ENTRIES),
+    limit: int = typer.Option(200, "--limit", min=1, max=MAX_ENTRIES),
     url: str | None = URL,
 ) -> None:
     """The audit log, newest first: logins, reads, searches, downloads, briefs, deletions,
@@ -33,6 +36,8 @@ def audit_command(
         since = since.replace(tzinfo=UTC)
 
     async def direct(db: Database) -> list[dict[str, Any]]:
+        from legal_assistant.accounts import audit as audit_log
+
         found = await audit_log.entries(db, user=user, since=since, limit=limit)
         return [e.model_dump() for e in found]
 

@@ -21,25 +21,19 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 import typer
 from rich.table import Table
 
-from legal_assistant.accounts import audit, migration
-from legal_assistant.accounts.users import (
-    UserPublic,
-    UserRole,
-    create_user,
-    find_user,
-    list_users,
-    update_user,
-)
 from legal_assistant.cli.common import auth_headers, backend_url, console, fail, load_settings, out
 from legal_assistant.config import Settings
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.store import Database, DataDirLock
+
+if TYPE_CHECKING:  # the database stack is imported when a command runs, not at CLI start-up
+    from legal_assistant.accounts.users import UserRecord
+    from legal_assistant.store import Database
 
 users_app = typer.Typer(help="Accounts (AUTH_MODE=accounts): add, list, disable, passwd.")
 
@@ -61,6 +55,8 @@ def read_password(from_stdin: bool, min_chars: int) -> str:
 async def direct_db(settings: Settings) -> AsyncIterator[Database | None]:
     """The database, opened here under the data directory's lock; None when a running
     backend holds the lock (then ask it over HTTP)."""
+    from legal_assistant.store import Database, DataDirLock
+
     lock: DataDirLock | None = None
     if settings.surrealdb_url is None or settings.surrealdb_url.startswith(("surrealkv", "file")):
         lock = DataDirLock(settings.data_dir)
@@ -157,9 +153,12 @@ def add(
     """Add a user; the first admin adopts the dossiers and conversations made before."""
     settings = load_settings()
     password = read_password(password_stdin, settings.min_password_chars)
-    role: UserRole = "admin" if admin else "member"
+    role: Literal["admin", "member"] = "admin" if admin else "member"
 
     async def direct(db: Database) -> dict[str, Any]:
+        from legal_assistant.accounts import audit, migration
+        from legal_assistant.accounts.users import create_user
+
         user = await create_user(
             db,
             username=name,
@@ -187,6 +186,8 @@ def list_(url: str | None = URL) -> None:
     settings = load_settings()
 
     async def direct(db: Database) -> list[dict[str, Any]]:
+        from legal_assistant.accounts.users import list_users
+
         return [u.model_dump() for u in await list_users(db)]
 
     async def remote() -> list[dict[str, Any]]:
@@ -204,7 +205,9 @@ async def _user_id_over_http(settings: Settings, url: str | None, name: str) -> 
     return str(found["id"])
 
 
-async def _user(db: Database, name: str) -> UserPublic:
+async def _user(db: Database, name: str) -> UserRecord:
+    from legal_assistant.accounts.users import find_user
+
     user = await find_user(db, name)
     if user is None:
         raise LegalAssistantError("not_found", f"user {name!r}")
@@ -215,6 +218,9 @@ def _change(name: str, url: str | None, **change: Any) -> dict[str, Any]:
     settings = load_settings()
 
     async def direct(db: Database) -> dict[str, Any]:
+        from legal_assistant.accounts import audit
+        from legal_assistant.accounts.users import update_user
+
         user = await _user(db, name)
         changed = await update_user(
             db, user.id, min_password_chars=settings.min_password_chars, **change
