@@ -91,6 +91,12 @@ async def test_tools_refused_at_once_for_a_model_without_tool_calling(
         # The same list read by the Anthropic SDK as its models list.
         page = await claude.models.list()
         assert "mlx:smollm2-135m" in [m.id for m in page.data]
+        one = await claude.models.retrieve("mlx:smollm2-135m")
+        assert one.id == "mlx:smollm2-135m" and one.display_name == bundled["label"]
+        v1_one = await gw.openai().models.retrieve("llamacpp:smollm2-135m")
+        assert v1_one.id == "llamacpp:smollm2-135m"
+        missing = await gw.client.get("/v1/models/mlx:nobody/none")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
 
 
 async def test_cold_engine_with_tools_in_flight(

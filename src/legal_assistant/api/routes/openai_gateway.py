@@ -111,6 +111,18 @@ async def v1_models(state: State, request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/v1/models/{model_id:path}", response_model=None)
+async def v1_model(model_id: str, state: State) -> Response:
+    """One entry of the list (OpenAI's and Anthropic's "retrieve model")."""
+    listed = await v1_models(state)
+    entry = next((m for m in listed["data"] if m["id"] == model_id), None)
+    if entry is None:
+        return openai_error(
+            LegalAssistantError("model_not_found", f"{model_id[:120]!r} is not in /v1/models")
+        )
+    return JSONResponse(entry)
+
+
 def embedding_entry(state: AppState, entry: CatalogEntry) -> dict[str, Any]:
     """An embedding model (POST /v1/embeddings), listed here but not in the chat picker."""
     engine = state.supervisor.engine_for(parse_model_id(entry.id))
