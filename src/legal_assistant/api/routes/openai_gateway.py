@@ -112,9 +112,9 @@ async def v1_models(state: State, request: Request) -> dict[str, Any]:
 
 
 @router.get("/v1/models/{model_id:path}", response_model=None)
-async def v1_model(model_id: str, state: State) -> Response:
+async def v1_model(model_id: str, state: State, request: Request) -> Response:
     """One entry of the list (OpenAI's and Anthropic's "retrieve model")."""
-    listed = await v1_models(state)
+    listed = await v1_models(state, request)
     entry = next((m for m in listed["data"] if m["id"] == model_id), None)
     if entry is None:
         return openai_error(
