@@ -86,3 +86,12 @@ def test_coverage_counts_content_words_by_stem() -> None:
     )
     assert high.coverage >= 0.8 and low.coverage <= 0.2
     assert compare(Substance.of("Voir aussi."), Substance.of(ARTICLE_1240)).coverage == 0.0
+
+
+def test_language_and_cross_language_pairs() -> None:
+    english = Substance.of("The tenant must give three months' notice to the landlord.")
+    french = Substance.of(NOTICE)
+    assert (english.language, french.language) == ("en", "fr")
+    assert Substance.of("Article 1240").language is None  # too few words to say
+    assert compare(english, french).cross_language
+    assert not compare(Substance.of("Le preneur donne congé au bailleur."), french).cross_language

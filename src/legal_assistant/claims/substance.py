@@ -160,6 +160,7 @@ class Substance:
     roles: frozenset[int]  # indexes into _ROLE_GROUPS
     parties: frozenset[str]  # "[k]", "dupont"
     folded: str  # the whole text, folded (where a named party is looked for)
+    language: str | None  # "fr", "en", or None when its words do not say
 
     @classmethod
     def of(cls, text: str) -> Substance:
@@ -182,6 +183,7 @@ class Substance:
             roles=frozenset(_roles(text)),
             parties=frozenset(fold(m.group(1)) for m in _NAMED_PARTY.finditer(text)),
             folded=fold(text),
+            language=language_of(words),
         )
 
 
@@ -189,10 +191,43 @@ class Substance:
 class Comparison:
     coverage: float  # share of the statement's content words found in the passage, 0..1
     missing: str | None  # the first thing named and absent: "number", "article", "party"
+    # The statement and the passage are in different languages: they share no words, and
+    # only meaning (and the language-free substance: numbers, articles, roles) can tell.
+    cross_language: bool = False
 
 
 def compare(statement: Substance, passage: Substance) -> Comparison:
-    return Comparison(coverage(statement, passage), missing(statement, passage))
+    cross = None not in (statement.language, passage.language) and (
+        statement.language != passage.language
+    )
+    return Comparison(coverage(statement, passage), missing(statement, passage), cross)
+
+
+# The commonest function words of each language: which one a text is written in.
+# fmt: off
+_MARKERS = {
+    "fr": frozenset({
+        "le", "la", "les", "des", "du", "de", "et", "est", "une", "un", "que", "qui", "dans",
+        "pour", "par", "sur", "au", "aux", "ne", "pas", "ce", "cette", "son", "sa", "ses",
+        "il", "elle", "ils", "sont", "peut", "doit",
+    }),
+    "en": frozenset({
+        "the", "of", "and", "is", "to", "an", "in", "that", "for", "by", "on", "with", "be",
+        "are", "or", "not", "their", "its", "this", "it", "may", "must", "shall", "which",
+    }),
+}
+# fmt: on
+
+
+def language_of(words: list[str]) -> str | None:
+    """ "fr" or "en" when one language's function words clearly dominate, else None."""
+    counts = {lang: sum(1 for w in words if w.lower() in m) for lang, m in _MARKERS.items()}
+    fr, en = counts["fr"], counts["en"]
+    if fr >= 2 * max(en, 1):
+        return "fr"
+    if en >= 2 * max(fr, 1):
+        return "en"
+    return None
 
 
 def coverage(statement: Substance, passage: Substance) -> float:
