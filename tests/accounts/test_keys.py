@@ -145,6 +145,14 @@ async def test_scopes_read_and_write(gateway: dict[str, Any]) -> None:
         assert (await gateway["alice"].get(f"/api/dossiers/{resp.json()['id']}")).status_code == 200
         with pytest.raises(openai.PermissionDeniedError):
             await openai_client(app, reader).models.list()
+        # The allowlist holds for our own chat too.
+        narrow = (await gateway["key"](scopes=["read", "write"], models=[BUNDLED_MODEL_ID]))["key"]
+        resp = await raw.post(
+            "/api/chat/stream",
+            json={"message": "Bonjour", "model_id": gateway["model"]},
+            headers=auth(narrow),
+        )
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "forbidden"
         # A key cannot mint keys (it could widen its own scopes).
         resp = await raw.post(
             "/api/keys", json={"name": "wider", "scopes": ["gateway"]}, headers=auth(writer)

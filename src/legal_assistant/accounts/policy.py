@@ -223,15 +223,42 @@ def conversation_owner_filter(principal: Principal) -> str | None:
     return None if principal.is_admin else principal.user_id
 
 
-async def _chat_access(request: Request) -> None:
-    """A chat turn may continue only the principal's conversation and ground only on a
-    dossier they may read (the body is parsed again by the route: same bytes, cached)."""
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    """The request's JSON object (parsed again by the route: same bytes, cached), or None
+    — the route's own validation then answers 400."""
     try:
         body = await request.json()
     except ValueError:
-        return  # the route's own validation answers 400
-    if not isinstance(body, dict):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _check_body_model(request: Request, body: dict[str, Any]) -> None:
+    """A key's model allowlist applies to the model a chat turn or a brief names."""
+    model_id = body.get("model_id")
+    if principal_of(request).models is None:
         return
+    if not isinstance(model_id, str) or not model_id:
+        model_id = _state(request).settings.default_model
+    check_model(principal_of(request), model_id)
+
+
+async def _body_model(request: Request) -> None:
+    body = await _json_body(request)
+    if body is not None:
+        _check_body_model(request, body)
+
+
+BodyModel = Depends(_body_model)
+
+
+async def _chat_access(request: Request) -> None:
+    """A chat turn may continue only the principal's conversation, ground only on a
+    dossier they may read, and use only a model their key allows."""
+    body = await _json_body(request)
+    if body is None:
+        return
+    _check_body_model(request, body)
     conversation_id = body.get("conversation_id")
     if isinstance(conversation_id, str):
         await conversation_access(request, conversation_id)

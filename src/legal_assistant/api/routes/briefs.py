@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from legal_assistant.accounts.policy import DossierRead
+from legal_assistant.accounts.policy import BodyModel, DossierRead
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State, request_language
 from legal_assistant.api.routes.documents import document_not_found
@@ -98,6 +98,7 @@ def briefs(state: Any) -> BriefStore:
     "/api/dossiers/{dossier_id}/documents/{document_id}/brief",
     response_class=EventSourceResponse,
     openapi_extra=_BRIEF_EVENTS,
+    dependencies=[BodyModel],  # a key's model allowlist
 )
 async def make_brief(
     dossier: DossierRead, document_id: str, body: BriefRequest, state: State, request: Request
