@@ -9,9 +9,11 @@ Against `legal-assistant serve` (a subprocess, temp data dir), warm engine:
    chat max_tokens default, the model's sampling defaults);
 3. chat turns on the question sets of `benchmarks/data/` (the first `--limit` of each
    language of questions.jsonl, and of offtopic.jsonl): time per answer, tokens, and how
-   each ended (cut loop / max_tokens / natural end).
+   each ended (cut loop / max_tokens / natural end);
+4. the watcher's own cost: the 51 decisions of the shared corpus fed in 4-character
+   deltas (microseconds per word; none may be cut).
 
-    uv run python benchmarks/loops.py [--limit 6] [--skip-before]
+    uv run python benchmarks/loops.py [--limit 6] [--skip-before] [--watcher-only]
 """
 
 from __future__ import annotations
@@ -115,11 +117,38 @@ def summary(label: str, runs: list[dict[str, Any]]) -> str:
     )
 
 
+def watcher_cost() -> str:
+    from legal_assistant.chat.degeneration import LoopWatcher
+
+    corpus = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "judgments"
+    if not corpus.is_dir():
+        corpus = Path("/work/shared/corpus/judgments")
+    texts = [p.read_text() for p in sorted(corpus.glob("*.txt"))]
+    words = sum(len(t.split()) for t in texts)
+    cut = 0
+    t0 = time.perf_counter()
+    for text in texts:
+        watcher = LoopWatcher()
+        for i in range(0, len(text), 4):
+            if watcher.feed(text[i : i + 4]):
+                cut += 1
+                break
+    elapsed = time.perf_counter() - t0
+    return (
+        f"watcher: {len(texts)} decisions, {words} words in 4-char deltas: "
+        f"{elapsed * 1e6 / words:.1f} µs per word, {cut} cut"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=6, help="questions per set and language")
     parser.add_argument("--skip-before", action="store_true", help="no 1,024-token baseline")
+    parser.add_argument("--watcher-only", action="store_true", help="only the watcher's cost")
     args = parser.parse_args()
+    print(watcher_cost())
+    if args.watcher_only:
+        return
     with serve() as backend, httpx.Client(trust_env=False, timeout=600) as client:
         url = backend.url
         print("warming the bundled model...", file=sys.stderr)

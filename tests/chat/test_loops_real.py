@@ -73,4 +73,3 @@ async def test_the_readme_question_loop_is_cut_and_the_engine_freed(app: Running
     nxt = await app.chat(message="Bonjour", model_id=BUNDLED, max_tokens=8)
     assert nxt.names[-1] == "done", nxt.events
     assert nxt.one("done")["engine_port"] == done["engine_port"]
-    print(f"cut after {turn.elapsed_s:.1f}s, {len(turn.all('token'))} tokens; kept: {kept!r}")
