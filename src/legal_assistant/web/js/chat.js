@@ -238,7 +238,8 @@ class AssistantMessage {
 
   /** An answer that did not end by itself: keep what came before a loop, say why. */
   setStopped(stopped, { keptChars = null, onRetry = null } = {}) {
-    if (stopped === "repetition" && Number.isInteger(keptChars)) this.text = this.text.slice(0, keptChars).trimEnd();
+    // kept_chars counts code points (Python), not UTF-16 units.
+    if (stopped === "repetition" && Number.isInteger(keptChars)) this.text = Array.from(this.text).slice(0, keptChars).join("").trimEnd();
     this.flush();
     this.checksEl.querySelector(".stop-notice")?.remove();
     const notice = stopNotice(stopped, { onRetry, onPickModel: () => emit("open-settings") });
