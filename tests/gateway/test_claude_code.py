@@ -107,6 +107,8 @@ async def test_claude_code_reads_a_file_through_the_gateway(
     # The final answer is the engine's text built from the tool result: the file's line.
     assert stdout.startswith("Résultats : Read → "), stdout
     assert FACT in stdout
+    # The window given (docs/gateway.md): no "assumes a context window of 1m tokens".
+    assert "assumes a context window" not in stderr, stderr[-2000:]
     # What reached the engine: a streamed turn that called Read with the path, then the
     # result under the same call id.
     calls = [
