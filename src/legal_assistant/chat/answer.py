@@ -43,7 +43,8 @@ class Answer:
     async def check_claims(self) -> None:
         """Check a grounded answer's statements against the passages they cite."""
         if self.grounding is not None:
-            self.claims = await self.grounding.check("".join(self.parts))
+            # The text exactly as saved (persist drops NUL): the offsets point into it.
+            self.claims = await self.grounding.check("".join(self.parts).replace("\x00", ""))
 
     def citations(self) -> list[int] | None:
         """Verified citation numbers of a grounded answer (None for an ordinary one): those

@@ -81,7 +81,7 @@ class Support:
 
     supported: bool
     score: float  # 0..1, what `supported` was decided on (with the substance veto)
-    cosine: float | None  # None without embeddings
+    cosine: float | None  # None without embeddings, or when substance vetoed the pair
     coverage: float
     reason: Reason | None  # why not supported: "number", "article", "party", "meaning"
 
@@ -142,10 +142,14 @@ class ClaimChecker:
         """The statements of `answer` in order, each with its verdict and, for each number
         it cites, whether `sources[n]` backs it."""
         statements = split_statements(answer, marker)
-        pairs = [(s, n) for s in statements if s.is_claim for n in s.citations if n in sources]
-        texts = sorted({s.claim_text for s, _ in pairs} | {sources[n] for _, n in pairs})
-        vectors = await self._vectors(texts)
-        substance = {t: Substance.of(t) for t in texts}
+        cited = {(s.claim_text, sources[n]) for s in statements if s.is_claim
+                 for n in s.citations if n in sources}  # fmt: skip
+        substance = {t: Substance.of(t) for pair in cited for t in pair}
+        comparisons = {(a, b): compare(substance[a], substance[b]) for a, b in cited}
+        # A pair that substance already vetoes (a number, article or party missing) is
+        # unsupported whatever its meaning: only the others are embedded.
+        open_pairs = [pair for pair, c in comparisons.items() if c.missing is None]
+        vectors = await self._vectors(sorted({t for pair in open_pairs for t in pair}))
         claims = []
         for statement in statements:
             checks = []
@@ -153,19 +157,19 @@ class ClaimChecker:
                 if n not in sources:
                     checks.append(CitationCheck(n, "unsupported", 0.0, reason="unknown_source"))
                     continue
-                passage = sources[n]
-                cosine = _cosine(vectors, statement.claim_text, passage)
-                support = judge(substance[statement.claim_text], substance[passage], cosine)
+                pair = (statement.claim_text, sources[n])
+                support = decide(comparisons[pair], _cosine(vectors, *pair))
                 checks.append(support.citation(n))
             claims.append(_claim(statement, tuple(checks)))
         return claims
 
     async def support(self, statement: str, passage: str) -> Support:
         """How well `passage` backs the one statement `statement` (its markers ignored)."""
+        comparison = compare(Substance.of(statement), Substance.of(passage))
+        if comparison.missing is not None:
+            return decide(comparison, None)
         vectors = await self._vectors([statement, passage])
-        return judge(
-            Substance.of(statement), Substance.of(passage), _cosine(vectors, statement, passage)
-        )
+        return decide(comparison, _cosine(vectors, statement, passage))
 
     async def _vectors(self, texts: list[str]) -> dict[str, npt.NDArray[np.float32]] | None:
         if self._embed is None or not texts:
@@ -177,8 +181,8 @@ class ClaimChecker:
 def _cosine(
     vectors: dict[str, npt.NDArray[np.float32]] | None, statement: str, passage: str
 ) -> float | None:
-    if vectors is None:
-        return None
+    if vectors is None or statement not in vectors:
+        return None  # no engine, or a pair vetoed on substance (not embedded)
     # The engine's vectors are L2-normalised: the dot product is the cosine.
     return float(np.dot(vectors[statement], vectors[passage]))
 
