@@ -13,7 +13,7 @@ import pytest
 
 from app_harness import consume_then_cancel, free_port, load_fake
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.providers import OllamaProvider, StreamItem, TokenDelta, Usage
+from legal_assistant.providers import Finish, OllamaProvider, StreamItem, TokenDelta, Usage
 
 MESSAGES = [{"role": "user", "content": "Bonjour, une question de droit du travail."}]
 
@@ -62,6 +62,14 @@ async def test_max_tokens_and_temperature_become_options(
     assert sum(isinstance(item, TokenDelta) for item in items) == 3
     usage = items[-1]
     assert isinstance(usage, Usage) and usage.completion_tokens == 3
+    assert Finish("length") in items  # the daemon's done_reason: max_tokens reached
+
+
+async def test_sampling_becomes_ollama_options(fake: Any, provider: OllamaProvider) -> None:
+    sampling = {"repetition_penalty": 1.1, "top_p": 0.9}
+    items = await _collect(provider.stream_chat(MESSAGES, model="llama3.2", sampling=sampling))
+    assert fake.chat_requests[-1]["options"] == {"repeat_penalty": 1.1, "top_p": 0.9}
+    assert Finish("stop") in items
 
 
 async def test_list_models(provider: OllamaProvider) -> None:
