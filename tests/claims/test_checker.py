@@ -91,13 +91,14 @@ async def test_right_passage_supports_and_neighbour_does_not(embed: CountingEmbe
         "dans un délai de deux ans à compter de la découverte du vice."
     )
     right = await checker.support(statement, SOURCES[3])
-    assert right.supported and right.cosine is not None and right.reason is None
+    # A quotation: its shared words alone reach the threshold, it is not even embedded.
+    assert right.supported and right.cosine is None and right.reason is None
     changed = await checker.support(statement.replace("deux ans", "cinq ans"), SOURCES[3])
     assert not changed.supported and changed.reason == "number"
     english = await checker.support(
         "Whoever causes damage to another through their fault must repair it.", SOURCES[1]
     )
-    assert english.supported
+    assert english.supported and english.cosine is not None  # meaning alone decides
     wrong = await checker.support(statement, SOURCES[1])
     assert not wrong.supported and wrong.score < right.score
 

@@ -81,7 +81,7 @@ class Support:
 
     supported: bool
     score: float  # 0..1, what `supported` was decided on (with the substance veto)
-    cosine: float | None  # None without embeddings, or when substance vetoed the pair
+    cosine: float | None  # None without embeddings, or when meaning was not needed
     coverage: float
     reason: Reason | None  # why not supported: "number", "article", "party", "meaning"
 
@@ -121,6 +121,18 @@ def decide(comparison: Comparison, cosine: float | None, t: Thresholds = CALIBRA
     return Support(enough, score, cosine, coverage, None if enough else "meaning")
 
 
+def words_decide(comparison: Comparison, t: Thresholds = CALIBRATED) -> Support | None:
+    """The verdict when it does not depend on meaning, else None: substance vetoed the
+    pair, or (same language) the shared words alone reach the threshold — meaning counted
+    as 0, so `score` is a lower bound. Such pairs are not embedded."""
+    if comparison.missing is not None:
+        return decide(comparison, None, t)
+    floor = (1 - t.meaning_weight) * comparison.coverage
+    if not comparison.cross_language and floor >= t.support:
+        return Support(True, floor, None, comparison.coverage, None)
+    return None
+
+
 def _rescaled(cosine: float, t: Thresholds) -> float:
     return min(1.0, max(0.0, (cosine - t.meaning_floor) / (t.meaning_ceil - t.meaning_floor)))
 
@@ -146,9 +158,10 @@ class ClaimChecker:
                  for n in s.citations if n in sources}  # fmt: skip
         substance = {t: Substance.of(t) for pair in cited for t in pair}
         comparisons = {(a, b): compare(substance[a], substance[b]) for a, b in cited}
-        # A pair that substance already vetoes (a number, article or party missing) is
-        # unsupported whatever its meaning: only the others are embedded.
-        open_pairs = [pair for pair, c in comparisons.items() if c.missing is None]
+        # Pairs whose verdict does not depend on meaning (substance vetoed them, or their
+        # shared words alone suffice) are not embedded: only the others are.
+        decided = {p: v for p, c in comparisons.items() if (v := self._without_meaning(c))}
+        open_pairs = [pair for pair in comparisons if pair not in decided]
         vectors = await self._vectors(sorted({t for pair in open_pairs for t in pair}))
         claims = []
         for statement in statements:
@@ -158,7 +171,7 @@ class ClaimChecker:
                     checks.append(CitationCheck(n, "unsupported", 0.0, reason="unknown_source"))
                     continue
                 pair = (statement.claim_text, sources[n])
-                support = decide(comparisons[pair], _cosine(vectors, *pair))
+                support = decided.get(pair) or decide(comparisons[pair], _cosine(vectors, *pair))
                 checks.append(support.citation(n))
             claims.append(_claim(statement, tuple(checks)))
         return claims
@@ -166,10 +179,14 @@ class ClaimChecker:
     async def support(self, statement: str, passage: str) -> Support:
         """How well `passage` backs the one statement `statement` (its markers ignored)."""
         comparison = compare(Substance.of(statement), Substance.of(passage))
-        if comparison.missing is not None:
-            return decide(comparison, None)
+        if (known := self._without_meaning(comparison)) is not None:
+            return known
         vectors = await self._vectors([statement, passage])
         return decide(comparison, _cosine(vectors, statement, passage))
+
+    def _without_meaning(self, comparison: Comparison) -> Support | None:
+        # Without an engine every pair is judged on substance alone (decide, cosine None).
+        return words_decide(comparison) if self._embed is not None else None
 
     async def _vectors(self, texts: list[str]) -> dict[str, npt.NDArray[np.float32]] | None:
         if self._embed is None or not texts:
