@@ -125,3 +125,18 @@ async def test_paragraph_markers(embed: CountingEmbed) -> None:
     )
     assert [(c.verdict, [x.n for x in c.citations]) for c in claims] == [("supported", [4])]
     assert claims[0].to_dict()["citations"][0]["verdict"] == "supported"
+
+
+async def test_pairs_decided_without_meaning_are_not_embedded(embed: CountingEmbed) -> None:
+    """A quotation (its words alone pass) and a changed number (vetoed) need no engine."""
+    before = embed.calls
+    claims = await ClaimChecker(embed).check(
+        "Le mariage ne peut être contracté avant dix-huit ans révolus [2]. "
+        "Le mariage ne peut être contracté avant seize ans révolus [2].",
+        SOURCES,
+    )
+    assert embed.calls == before
+    assert [(c.verdict, c.citations[0].reason) for c in claims] == [
+        ("supported", None),
+        ("unsupported", "number"),
+    ]
