@@ -235,15 +235,16 @@ async def side(
                     out["during_burst"] += lat
                     out["during_tput"].append(tput)
 
-                print(f"[{name}] an ingestion with no search", flush=True)
-                doc = await bench.upload(big[2])
-                await asyncio.wait_for(follow.event(doc).wait(), 900)
-                out["rate_alone"] = follow.rate(doc)
-
+                print(f"[{name}] an ingestion with no search, between two raw runs", flush=True)
                 supervisor = app.state.supervisor
                 extracted = await extract_document(big[2], "big.pdf", ocr=False)
                 texts = [p.text for p in split_passages(extracted)]
-                out["raw"] = await raw_rate(supervisor, EMBED_MODEL_ID, texts)
+                raw = [await raw_rate(supervisor, EMBED_MODEL_ID, texts)]
+                doc = await bench.upload(big[2])
+                await asyncio.wait_for(follow.event(doc).wait(), 900)
+                out["rate_alone"] = follow.rate(doc)
+                raw.append(await raw_rate(supervisor, EMBED_MODEL_ID, texts))
+                out["raw"] = statistics.fmean(raw)  # the machine's load drifts: both sides
             finally:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
@@ -272,7 +273,7 @@ ROWS: list[tuple[str, str, Callable[[dict[str, Any]], float]]] = [
     (f"{BURST} at once searches/s, ingestion", "/s", lambda s: statistics.median(s["during_tput"])),
     ("ingestion passages/s, no search", "/s", lambda s: float(s["rate_alone"])),
     ("ingestion passages/s, with searches", "/s", lambda s: float(s["rate_with_search"])),
-    ("engine raw passages/s (batches of 32)", "/s", lambda s: float(s["raw"])),
+    ("engine raw passages/s (before+after)/2", "/s", lambda s: float(s["raw"])),
     ("  ingestion alone / raw", "x", lambda s: float(s["rate_alone"] / s["raw"])),
 ]
 
