@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from accounts_helpers import PASSWORD, accounts_settings, add_user, anonymous, signed_in
 
 from app_harness import RunningApp, make_settings, serve_app
@@ -207,3 +208,20 @@ async def test_auth_mode_none_is_unchanged(tmp_path: Path) -> None:
         assert login.status_code == 400
         assert await app.state.db.query("SELECT * FROM audit") == [[]]
         assert not (app.settings.data_dir / "cli-token").exists()
+
+
+def test_binding_beyond_loopback_needs_accounts_or_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    for name in ("API_KEY", "AUTH_MODE", "HOST"):
+        monkeypatch.delenv(f"LEGAL_ASSISTANT_{name}", raising=False)
+    monkeypatch.setenv("LEGAL_ASSISTANT_CONFIG_FILE", str(tmp_path / "absent.toml"))
+
+    from legal_assistant.config import Settings
+
+    with pytest.raises(ValidationError, match="AUTH_MODE=accounts"):
+        Settings(host="0.0.0.0", data_dir=tmp_path)
+    assert Settings(host="0.0.0.0", data_dir=tmp_path, auth_mode="accounts").auth_mode == "accounts"
+    assert Settings(host="0.0.0.0", data_dir=tmp_path, api_key="k" * 32).auth_mode == "none"
