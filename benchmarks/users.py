@@ -15,6 +15,7 @@ authentication only; admission, gateway and engines are the real ones). The app 
 this process (uvicorn), the engines in their own.
 
     uv run python benchmarks/users.py [--engines mlx,llamacpp] [--users 4] [--per-user 2]
+                                      [--answer-tokens 64] [--burst-tokens 128]
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ async def serve(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncC
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=600, trust_env=False, limits=limits
+            base_url=f"http://127.0.0.1:{port}", timeout=3600, trust_env=False, limits=limits
         ) as client:
             yield app, client
     finally:
@@ -153,19 +154,21 @@ def settings_for(data: Path, *, fair: bool) -> Settings:
     )
 
 
-async def batching(client: httpx.AsyncClient, model: str, users: int, per_user: int) -> None:
+async def batching(
+    client: httpx.AsyncClient, model: str, users: int, per_user: int, tokens: int
+) -> None:
     await ask(client, model, "warm", story(99), 8)  # first answer of a fresh engine
-    alone = [await ask(client, model, f"u{i}", story(i), ANSWER_TOKENS) for i in range(4)]
+    alone = [await ask(client, model, f"u{i}", story(i), tokens) for i in range(4)]
     one = statistics.median(r.total for r in alone)
     t0 = time.perf_counter()
     together = await asyncio.gather(
-        *(ask(client, model, f"u{i}", story(i), ANSWER_TOKENS) for i in range(4))
+        *(ask(client, model, f"u{i}", story(i), tokens) for i in range(4))
     )
     wall4 = time.perf_counter() - t0
     t0 = time.perf_counter()
     many = await asyncio.gather(
         *(
-            ask(client, model, f"u{u}", story(u * per_user + m), ANSWER_TOKENS)
+            ask(client, model, f"u{u}", story(u * per_user + m), tokens)
             for u in range(users)
             for m in range(per_user)
         )
@@ -190,7 +193,9 @@ async def batching(client: httpx.AsyncClient, model: str, users: int, per_user: 
     )
 
 
-async def fairness(app: FastAPI, client: httpx.AsyncClient, model: str) -> tuple[float, float]:
+async def fairness(
+    app: FastAPI, client: httpx.AsyncClient, model: str, burst_tokens: int
+) -> tuple[float, float]:
     """(Bob's TTFT alone, Bob's TTFT while Alice's burst runs)."""
     admission = app.state.la.admission
     await ask(client, model, "warm", story(99), 8)
@@ -199,7 +204,7 @@ async def fairness(app: FastAPI, client: httpx.AsyncClient, model: str) -> tuple
     )
     started = asyncio.Event()
     burst = [
-        asyncio.create_task(ask(client, model, "alice", story(i), BURST_TOKENS, started))
+        asyncio.create_task(ask(client, model, "alice", story(i), burst_tokens, started))
         for i in range(BURST)
     ]
     try:
@@ -221,6 +226,8 @@ async def main() -> None:
     parser.add_argument("--engines", default="mlx,llamacpp")
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--per-user", type=int, default=2)
+    parser.add_argument("--answer-tokens", type=int, default=ANSWER_TOKENS)
+    parser.add_argument("--burst-tokens", type=int, default=BURST_TOKENS)
     args = parser.parse_args()
     rows: list[tuple[str, str, float, float]] = []
     print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
@@ -238,9 +245,13 @@ async def main() -> None:
                     cap, share = app.state.la.admission.limits(model)
                     print(f"  engine runs {cap} at once; one user may run {share}", flush=True)
                     if mode == "fair":
-                        await batching(client, model, args.users, args.per_user)
-                    alone, burst = await fairness(app, client, model)
-                    print(f"  Bob's TTFT alone {alone:.2f}s, under Alice's burst {burst:.2f}s")
+                        await batching(client, model, args.users, args.per_user, args.answer_tokens)
+                    alone, burst = await fairness(app, client, model, args.burst_tokens)
+                    print(
+                        f"  Bob's TTFT alone {alone:.2f}s, under Alice's burst "
+                        f"({BURST} x {args.burst_tokens} tokens) {burst:.2f}s",
+                        flush=True,
+                    )
                     rows.append((model, mode, alone, burst))
     print()
     print(f"{'model':<24} {'admission':<9} {'TTFT alone':>10} {'under burst':>11} {'ratio':>7}")
