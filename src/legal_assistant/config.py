@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     # behaviour before fair admission; benchmarks/users.py compares both).
     fair_admission: bool = True
     gateway_progress_comments: bool = False
+    # How long a cold start may take before those comments commit the response to 200: a
+    # start that fails (or a refusal) within it is answered with its own HTTP status.
+    gateway_progress_tick_s: float = Field(default=1.0, gt=0)
     # A client that stops reading a streamed answer (chat or gateway) for this long is
     # dropped: its engine lease, and every model switch waiting behind it, is released.
     stream_send_timeout_s: float = Field(default=30.0, gt=0)

@@ -197,10 +197,6 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-# How long a cold streaming request waits before its progress comments (and so its 200
-# status) are committed.
-_PROGRESS_TICK_S = 1.0
-
 # Request fields with which mlx_lm.server loads another model (it downloads whatever a
 # Hub name there says): the backend alone chooses what an engine loads.
 _LOAD_FIELDS = ("draft_model", "adapters")
@@ -259,7 +255,7 @@ async def _forward(
                 # the request, before that gets its own HTTP status.
                 acquiring = asyncio.ensure_future(state.supervisor.acquire(ref))
                 try:
-                    await asyncio.wait({acquiring}, timeout=_PROGRESS_TICK_S)
+                    await asyncio.wait({acquiring}, timeout=state.settings.gateway_progress_tick_s)
                 except asyncio.CancelledError:
                     acquiring.cancel()
                     raise
@@ -385,7 +381,7 @@ async def _progress_then_forward(
             engine = state.supervisor.engine_for(ref)
             phase = str(engine.state) if engine is not None else "starting"
             yield f": {phase} {ref.id} {time.perf_counter() - t0:.1f}s\n\n".encode()
-            await asyncio.wait({acquiring}, timeout=_PROGRESS_TICK_S)
+            await asyncio.wait({acquiring}, timeout=state.settings.gateway_progress_tick_s)
         lease = acquiring.result()
     except LegalAssistantError as err:
         payload = json.loads(bytes(openai_error(err).body))
