@@ -338,7 +338,11 @@ async def test_schema_applied_twice_is_fine(db: Database, db_path: Path) -> None
         info = (await again.query("INFO FOR TABLE message"))[0]
         assert set(info["indexes"]) == {"message_conversation_created_at"}
         conv_info = (await again.query("INFO FOR TABLE conversation"))[0]
-        assert set(conv_info["indexes"]) == {"conversation_updated_at", "conversation_dossier"}
+        assert set(conv_info["indexes"]) == {
+            "conversation_updated_at",
+            "conversation_dossier",
+            "conversation_owner",
+        }
         detail = await get_conversation(again, conv.id)
         assert detail is not None and detail.message_count == 1
     finally:
