@@ -180,12 +180,11 @@ async def test_a_cancelled_ingestion_leaves_the_queue(embedder: Embedder, engine
     assert embedder.queue.depth("bulk") == 0
 
 
-async def test_bulk_requests_are_cut_to_the_time_target(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_bulk_requests_are_cut_to_the_time_target() -> None:
     """The cut of bulk requests, on the queue alone: the sender stands in for the engine
     and advances a fake clock by a known cost per character, so the measured durations
     (what the cut learns from) are exact and no real time is involved."""
     clock = {"now": 0.0, "per_char": 0.001}
-    monkeypatch.setattr(embed_queue.time, "monotonic", lambda: clock["now"])
     sizes: list[int] = []
 
     async def send(texts: list[str], input_type: str) -> np.ndarray:
@@ -193,18 +192,27 @@ async def test_bulk_requests_are_cut_to_the_time_target(monkeypatch: pytest.Monk
         clock["now"] += clock["per_char"] * sum(len(t) for t in texts)
         return np.zeros((len(texts), 4), dtype=np.float32)
 
-    queue = embed_queue.EmbedQueue(send, dimension=4, max_batch=32, target_s=0.25)
-    texts = ["x" * 100] * 20  # 0.1 s each: two fit in 0.25 s, three do not
+    queue = embed_queue.EmbedQueue(
+        send, dimension=4, max_batch=32, target_s=0.25, clock=lambda: clock["now"]
+    )
+    texts = ["x" * 100] * 20  # 0.1 s each
     try:
+        # Nobody searches: requests of up to 4 x 0.25 s (fuller batches, raw rate).
         assert (await queue.bulk(texts)).shape == (20, 4)
-        assert sizes == [4, 2, 2, 2, 2, 2, 2, 2, 2]  # the first cut is small, then measured
+        assert sizes == [4, 10, 6]  # the first cut is small, then measured
+        sizes.clear()
+        await queue.interactive(["une question"])  # someone searches: 0.25 s requests
+        sizes.clear()
+        await queue.bulk(texts)
+        assert sizes == [2] * 10  # two fit in 0.25 s, three do not
         sizes.clear()
         clock["per_char"] = 0.004  # the machine got 4x slower: 0.4 s a text
         await queue.bulk(texts[:8])
         assert sizes[0] == 2 and sizes[-3:] == [1, 1, 1]  # it learns, one text at least
         sizes.clear()
-        clock["per_char"] = 0.00001  # much faster: it grows back, up to max_batch
+        clock["now"] += embed_queue.QUIET_S + 1  # no search for a while, and faster
+        clock["per_char"] = 0.00001
         await queue.bulk(texts * 10)
-        assert sizes[0] == 1 and max(sizes) == 32
+        assert sizes[0] <= 2 and max(sizes) == 32  # it grows back, up to max_batch
     finally:
         await queue.aclose()
