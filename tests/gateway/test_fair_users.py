@@ -82,10 +82,11 @@ async def test_a_colleagues_question_is_answered_while_a_burst_waits(
     fake_engine_module: ModuleType,
 ) -> None:
     # Alice's answers never end on their own; the engine runs 2 requests at once, and one
-    # user may hold only 1 of them (the default: the engine's parallelism minus one).
+    # user may hold only 1 of them (the default with accounts: the engine's parallelism
+    # minus one; set here, as the users come from a test header, not from accounts).
     model = fake_model("shared", tokens=1_000_000, token_rate=20)
     model_id = f"mlx:{model}"
-    settings = gw_fake_settings(mlx_parallel=2)
+    settings = gw_fake_settings(mlx_parallel=2, max_inflight_per_user=1)
     body: dict[str, Any] = {"model": model_id, "messages": [{"role": "user", "content": "?"}]}
 
     async with serve_as_users(settings) as client:

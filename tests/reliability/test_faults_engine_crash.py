@@ -116,7 +116,10 @@ async def test_crash_loop_gets_fast_classified_errors_and_bounded_spawns(tmp_pat
         tmp_path, "crashy", crash_at_start=3, spawn_log=str(spawns), start_gate=str(gate)
     )
     model = f"mlx:{path}"
-    async with asyncio.timeout(60), serve_app(fake_app_settings(tmp_path)) as app:
+    # Room for all 6 at once (an MLX engine runs 4 by default; the rest would queue in
+    # admission, never reaching the start this test is about).
+    settings = fake_app_settings(tmp_path, mlx_parallel=6)
+    async with asyncio.timeout(60), serve_app(settings) as app:
         t0 = time.monotonic()
         # A burst of 6 concurrent requests shares the first (failing) start. The engine
         # crashes only once all 6 have joined it: under load, a request arriving after

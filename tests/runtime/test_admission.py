@@ -157,11 +157,16 @@ async def test_waits_are_reported_per_user() -> None:
 
 
 def test_default_share_is_the_engine_parallelism_minus_one() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, auth_mode="accounts")  # type: ignore[call-arg]
     capacities = {"llamacpp:x": 4, "mlx:y": 1}
     admission = Admission.from_settings(settings, capacities.__getitem__)
     assert admission.limits("llamacpp:x") == (4, 3)
     assert admission.limits("mlx:y") == (1, 1)
+    # Without accounts, every request is the one local user's: the whole engine is theirs.
+    alone = Admission.from_settings(
+        settings.model_copy(update={"auth_mode": "none"}), capacities.__getitem__
+    )
+    assert alone.limits("llamacpp:x") == (4, 4)
     fixed = Admission.from_settings(
         settings.model_copy(update={"max_inflight_per_user": 2}), capacities.__getitem__
     )

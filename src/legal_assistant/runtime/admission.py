@@ -99,12 +99,14 @@ class Admission:
         *,
         on_wait: WaitObserver | None = None,
     ) -> Admission:
-        """MAX_QUEUE_PER_ENGINE, FAIR_ADMISSION, and MAX_INFLIGHT_PER_USER (default: the
-        engine's parallelism minus one, so a place stays free for someone else)."""
+        """MAX_QUEUE_PER_ENGINE, FAIR_ADMISSION, and MAX_INFLIGHT_PER_USER (default with
+        accounts: the engine's parallelism minus one, so a place stays free for someone
+        else; without accounts every request is the one local user's, who gets it all)."""
+        default_share = _all_but_one if settings.auth_mode == "accounts" else None
         return cls(
             capacity,
             settings.max_queue_per_engine,
-            per_user=settings.max_inflight_per_user or _all_but_one,
+            per_user=settings.max_inflight_per_user or default_share,
             fair=settings.fair_admission,
             on_wait=on_wait,
         )
