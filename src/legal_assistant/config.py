@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     mlx_max_tokens: int = 1024
     # Tokens a chat turn may generate when the request does not say (at most
     # mlx_max_tokens): a long legal answer fits; a runaway one stops (docs/answers.md).
-    chat_max_tokens: int = Field(default=768, ge=1, le=8192)
+    chat_max_tokens: int = Field(default=768, ge=1)
     # Optimized BLAS preloaded into MLX engines on Linux (docs/first-answer.md): "auto"
     # (search the usual places), "off", or a library path. With one, the bundled model
     # runs as float32 (much faster prompts); without, as 4-bit.

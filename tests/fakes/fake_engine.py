@@ -48,6 +48,8 @@ log_prompts          bool    false   log each request's prompt text (as verbose 
 hang_after_tokens    int?    null    after N tokens of an answer, send nothing more (wedged)
 start_gate           path?   null    before start_delay, wait until this file exists
                                      (a test opens the gate once its callers joined)
+varied               bool    false   each word tagged with its round ("Selon0 … Selon1 …"):
+                                     no repeated span, so chat's loop watcher lets it run
 ==================== ======= ======= ==================================================
 
 Everything not listed above (``--model``, ``--host``, ``--port`` aside) is accepted
@@ -107,6 +109,13 @@ def token_text(index: int) -> str:
     return word if index == 0 else " " + word
 
 
+def varied_token_text(index: int) -> str:
+    """Like `token_text`, each word tagged with its round ("Selon0 ... Selon1 ..."): a long
+    answer that never repeats a span, so the chat's loop watcher lets it run."""
+    word = f"{WORDS[index % len(WORDS)]}{index // len(WORDS)}"
+    return word if index == 0 else " " + word
+
+
 def expected_text(n_tokens: int) -> str:
     """The full answer made of ``n_tokens`` tokens."""
     return "".join(token_text(i) for i in range(n_tokens))
@@ -130,6 +139,7 @@ class FakeConfig:
     start_cpu: float = 0.0
     log_prompts: bool = False
     hang_after_tokens: int | None = None
+    varied: bool = False
 
 
 _NULLABLE = {
@@ -155,6 +165,7 @@ _KINDS: dict[str, type] = {
     "start_cpu": float,
     "log_prompts": bool,
     "hang_after_tokens": int,
+    "varied": bool,
 }
 
 
@@ -485,7 +496,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             for index in range(n_tokens):
                 if delay:
                     time.sleep(delay)
-                piece = token_text(index)
+                piece = varied_token_text(index) if config.varied else token_text(index)
                 text += piece
                 if stream:
                     self._sse(packet(piece, None))

@@ -104,8 +104,8 @@ async def others_are_served(app: RunningApp, model: str) -> float:
 
 @pytest.mark.parametrize("route", ["chat", "gateway"])
 async def test_client_that_never_reads(tmp_path: Path, route: str) -> None:
-    model = f"mlx:{fake_model_dir(tmp_path, 'long', tokens=HUGE, token_rate=0)}"
-    settings = fake_app_settings(tmp_path, mlx_max_tokens=HUGE)
+    model = f"mlx:{fake_model_dir(tmp_path, 'long', tokens=HUGE, token_rate=0, varied=True)}"
+    settings = fake_app_settings(tmp_path, mlx_max_tokens=HUGE, chat_max_tokens=HUGE)
     async with asyncio.timeout(90), serve_app(settings) as app:
         port = int(app.url.rsplit(":", 1)[1])
         if route == "chat":
@@ -156,10 +156,14 @@ async def test_client_that_stops_reading_cannot_hold_up_a_switch(
     model of the same kind, which needs the stuck engine drained: the stalled stream is
     dropped after the send timeout (1 s here), its lease released, and the switch happens
     — instead of waiting the whole drain timeout and failing with `switch_timeout`."""
-    a = f"mlx:{fake_model_dir(tmp_path, 'long', tokens=HUGE, token_rate=0)}"
+    a = f"mlx:{fake_model_dir(tmp_path, 'long', tokens=HUGE, token_rate=0, varied=True)}"
     b = f"mlx:{fake_model_dir(tmp_path, 'quick', tokens=3)}"
     settings = fake_app_settings(
-        tmp_path, mlx_max_tokens=HUGE, stream_send_timeout_s=1.0, drain_timeout_s=30.0
+        tmp_path,
+        mlx_max_tokens=HUGE,
+        chat_max_tokens=HUGE,
+        stream_send_timeout_s=1.0,
+        drain_timeout_s=30.0,
     )
     async with asyncio.timeout(90), serve_app(settings) as app:
         port = int(app.url.rsplit(":", 1)[1])

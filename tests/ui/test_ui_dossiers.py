@@ -184,9 +184,19 @@ def test_ui_dossier_upload_search_ask_and_open_the_cited_page(
     answer = saved["messages"][-1]
     assert saved["dossier_id"] == dossier_id
     assert any("Montorgueil" in s["text"] for s in answer["sources"])
+    # The model's own chips only: the extractive part (when the small model cited nothing
+    # that backs it) quotes passages with plain chips of its own.
     chips = turn.locator('[data-testid="citation"]:not(.is-unsupported)')
-    cited = {int(n) for n in chips.evaluate_all("els => els.map(e => e.dataset.n)")}
+    cited = {
+        int(n)
+        for n in chips.evaluate_all(
+            "els => els.filter(e => !e.closest('[data-testid=\"answer-extract\"]'))"
+            ".map(e => e.dataset.n)"
+        )
+    }
     assert cited <= set(answer["citations"] or []), (cited, answer["citations"])
+    if answer.get("extract"):  # shown as an answer part, as saved
+        expect(turn.get_by_test_id("answer-extract")).to_be_visible()
     if cited:
         n = min(cited)
         source = next(s for s in answer["sources"] if s["n"] == n)
