@@ -20,7 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 from legal_assistant.accounts.policy import BodyModel, DossierRead
 from legal_assistant.accounts.principal import principal_of
 from legal_assistant.api.deps import ApiKey, State, request_language
-from legal_assistant.api.routes.documents import document_not_found
+from legal_assistant.api.routes.documents import dossier_document
 from legal_assistant.api.routes.dossiers import ingestion
 from legal_assistant.api.routes.judgments import judgment_of
 from legal_assistant.api.sse import sse
@@ -33,7 +33,6 @@ from legal_assistant.judgments.decision import Decision, PageText
 from legal_assistant.judgments.export import to_docx, to_markdown
 from legal_assistant.judgments.fiche import Brief
 from legal_assistant.judgments.generated import ModelWriter, claim_support
-from legal_assistant.store import documents as store
 from legal_assistant.store.briefs import BriefStore
 from legal_assistant.store.documents import DocumentPublic
 from legal_assistant.store.dossiers import DossierPublic
@@ -67,16 +66,6 @@ def _no_brief(document_id: str) -> LegalAssistantError:
     )
 
 
-async def _document(
-    state: Any, dossier: DossierPublic, document_id: str, lang: Language
-) -> DocumentPublic:
-    """A document of a dossier the access policy has let the caller read (readers brief)."""
-    doc = await store.get_document(state.db, dossier.id, document_id, lang)
-    if doc is None:
-        raise document_not_found(document_id)
-    return doc
-
-
 async def load_decision(state: Any, doc: DocumentPublic) -> Decision:
     """The document's structure (judgments.judgment_of: stored at ingestion, else read
     once) and its pages; 409 `judgment_not_ready` while it is not ready, 422
@@ -108,7 +97,7 @@ async def make_brief(
     request.state.language = body.language
     lang = body.language
     dossier_id = dossier.id
-    doc = await _document(state, dossier, document_id, lang)
+    doc = await dossier_document(state, dossier, document_id, lang)
     decision = await load_decision(state, doc)
     model: ChatModel | None = None
     writer: SectionWriter | None = None
@@ -151,7 +140,7 @@ async def make_brief(
 
 
 async def _saved(state: Any, dossier: DossierPublic, document_id: str, request: Request) -> Brief:
-    doc = await _document(state, dossier, document_id, request_language(request))
+    doc = await dossier_document(state, dossier, document_id, request_language(request))
     brief = await briefs(state).get(dossier.id, doc.id)
     if brief is None:
         raise _no_brief(document_id)

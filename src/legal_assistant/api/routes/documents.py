@@ -104,10 +104,11 @@ def document_not_found(document_id: str) -> LegalAssistantError:
     )
 
 
-async def _document(
+async def dossier_document(
     state: Any, dossier: DossierPublic, document_id: str, lang: Language
 ) -> DocumentPublic:
-    """A document of a dossier the access policy has already let the caller in."""
+    """A document of a dossier the access policy has already let the caller in (the
+    document, judgment and brief routes); 404 when the dossier has no such document."""
     doc = await store.get_document(state.db, dossier.id, document_id, lang)
     if doc is None:
         raise document_not_found(document_id)
@@ -159,13 +160,13 @@ async def list_documents(dossier: DossierRead, state: State, request: Request) -
 async def get_document(
     dossier: DossierRead, document_id: str, state: State, request: Request
 ) -> DocumentPublic:
-    return await _document(state, dossier, document_id, request_language(request))
+    return await dossier_document(state, dossier, document_id, request_language(request))
 
 
 @router.delete("/api/dossiers/{dossier_id}/documents/{document_id}")
 async def delete_document(dossier: DossierEdit, document_id: str, state: State) -> dict[str, bool]:
     """The document's file, passages and vectors: no search returns them afterwards."""
-    await _document(state, dossier, document_id, "fr")
+    await dossier_document(state, dossier, document_id, "fr")
     await ingestion(state).delete_document(dossier.id, document_id)
     return {"deleted": True}
 
@@ -180,7 +181,7 @@ async def document_page(
 ) -> PageOut:
     """The extracted text of one page (1-based; a non-PDF document is one page) and the
     passages cut from it, with their offsets into that text (for highlighting)."""
-    doc = await _document(state, dossier, document_id, request_language(request))
+    doc = await dossier_document(state, dossier, document_id, request_language(request))
     data = ingestion(state).files.read_extracted(dossier.id, doc.id)
     if data is None:
         raise LegalAssistantError(
@@ -227,7 +228,7 @@ async def document_page(
 )
 async def document_file(dossier: DossierRead, document_id: str, state: State) -> FileResponse:
     """The original file as uploaded, as an attachment under its display name."""
-    doc = await _document(state, dossier, document_id, "fr")
+    doc = await dossier_document(state, dossier, document_id, "fr")
     path = ingestion(state).files.file_path(dossier.id, doc.id)
     if not path.is_file():
         raise LegalAssistantError("file_missing", doc.id, http_status=404)

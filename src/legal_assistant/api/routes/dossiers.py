@@ -15,6 +15,7 @@ from legal_assistant.accounts.policy import (
     DossierRead,
     VisibleDossiers,
     conversation_owner_filter,
+    dossier_not_found,
 )
 from legal_assistant.api.deps import ApiKey, State
 from legal_assistant.chat.turn import Text
@@ -59,15 +60,6 @@ class SearchResponse(BaseModel):
 
 class ConversationList(BaseModel):
     conversations: list[ConversationPublic]
-
-
-def dossier_not_found(dossier_id: str) -> LegalAssistantError:
-    return LegalAssistantError(
-        "not_found",
-        f"dossier {dossier_id[:64]!r}",
-        message_fr="❌ Dossier introuvable.",
-        message_en="❌ Dossier not found.",
-    )
 
 
 def ingestion(state: Any) -> IngestionService:

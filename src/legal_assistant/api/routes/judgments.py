@@ -17,13 +17,12 @@ from fastapi import APIRouter, Request
 
 from legal_assistant.accounts.policy import DossierRead
 from legal_assistant.api.deps import ApiKey, State, request_language
-from legal_assistant.api.routes.documents import document_not_found
+from legal_assistant.api.routes.documents import dossier_document
 from legal_assistant.api.routes.dossiers import ingestion
 from legal_assistant.documents.model import Page
 from legal_assistant.errors import LegalAssistantError
 from legal_assistant.judgments.model import Judgment
 from legal_assistant.judgments.parse import analyse
-from legal_assistant.store import documents as document_store
 from legal_assistant.store import judgments as judgment_store
 from legal_assistant.store.documents import DocumentPublic
 
@@ -35,12 +34,7 @@ async def document_judgment(
     dossier: DossierRead, document_id: str, state: State, request: Request
 ) -> dict[str, Any]:
     """The decision's header, zones, numbered paragraphs and visa."""
-    dossier_id = dossier.id
-    doc = await document_store.get_document(
-        state.db, dossier_id, document_id, request_language(request)
-    )
-    if doc is None:
-        raise document_not_found(document_id)
+    doc = await dossier_document(state, dossier, document_id, request_language(request))
     return (await judgment_of(state, doc)).to_dict()
 
 
