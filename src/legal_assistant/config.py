@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     # Documents ingested at once: extraction (a worker process) of one overlaps the
     # embedding of another; more only queue behind the one embedding engine.
     ingest_workers: int = Field(default=2, ge=1, le=16)
-    ingest_embed_batch: int = Field(default=32, ge=1, le=1024)  # passages per request
+    ingest_embed_batch: int = Field(default=32, ge=1, le=1024)  # per progress step, max/request
     # Grounded chat: passages put in the prompt (numbered [1]..[k]) and their budget.
     grounding_passages: int = Field(default=5, ge=1, le=20)
     grounding_max_chars: int = Field(default=6000, ge=500)
