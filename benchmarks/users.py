@@ -41,6 +41,7 @@ from fastapi import FastAPI, Request, Response
 from legal_assistant.accounts.principal import Principal
 from legal_assistant.api.app import create_app
 from legal_assistant.config import Settings
+from legal_assistant.runtime.engines.mlx import batch_size
 from legal_assistant.runtime.installer import is_installed
 
 MODELS = {"mlx": "mlx:smollm2-135m", "llamacpp": "llamacpp:smollm2-135m"}
@@ -144,12 +145,17 @@ async def ask(
 
 def settings_for(data: Path, *, fair: bool) -> Settings:
     (data / "hf" / "hub").mkdir(parents=True, exist_ok=True)
+    probe = Settings(data_dir=data)
     return Settings(
         data_dir=data,
         hf_home=data / "hf",
         load_timeout_s=120,
         warm_default=False,
         fair_admission=fair,
+        # Accounts mode's default share (the engine's parallelism - 1): the users here come
+        # from a header with AUTH_MODE=none, whose default lets the one local user fill
+        # the engine. Both engines run the same number at once by default.
+        max_inflight_per_user=max(1, batch_size(probe) - 1),
         kv_cache_max_gb=0,  # no slot files: each app starts from a cold cache
     )
 

@@ -48,10 +48,15 @@ def test_llama_server_is_launched_with_parallel_slots_and_continuous_batching(
 
 
 def test_admission_lets_through_what_each_engine_runs_at_once(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path, llamacpp_parallel=4, mlx_parallel=6)
+    s = Settings(data_dir=tmp_path, llamacpp_parallel=4, mlx_parallel=6, auth_mode="accounts")
     admission = Admission.from_settings(s, Supervisor(s).parallelism)
     assert admission.limits("llamacpp:smollm2-135m") == (4, 3)
     assert admission.limits("mlx:smollm2-135m") == (6, 5)
     # A model served elsewhere (Ollama, an OpenAI endpoint): MAX_INFLIGHT_PER_ENGINE.
     assert s.max_inflight_per_engine == 8
     assert admission.limits("ollama:llama3") == (8, 7)
+    # Without accounts the one local user may fill the engine.
+    alone = s.model_copy(update={"auth_mode": "none"})
+    assert Admission.from_settings(alone, Supervisor(alone).parallelism).limits(
+        "mlx:smollm2-135m"
+    ) == (6, 6)
