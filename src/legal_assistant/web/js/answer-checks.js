@@ -8,10 +8,8 @@
 import { clear, h } from "./dom.js";
 import { getLanguage, t } from "./i18n.js";
 import { icon } from "./icons.js";
-import { linkCitations, where } from "./sources.js";
+import { CITATION, citationTextNodes, linkCitations, where } from "./sources.js";
 import { openViewer } from "./viewer.js";
-
-const CITATION = /\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]/g;
 
 /** Statements that are claims (greetings and "I could not find" sentences are not). */
 function counted(claims) {
@@ -48,11 +46,7 @@ export function linkCheckedCitations(root, { dossierId, sources, claims }) {
       queue.get(Number(c.n)).push(c.verdict);
     }
   }
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
-    acceptNode: (node) => (node.parentElement && node.parentElement.closest("pre, code, a, button") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
-  });
-  const nodes = [];
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) if (/\[\d/.test(n.data)) nodes.push(n);
+  const nodes = citationTextNodes(root);
   let made = 0;
   for (const node of nodes) {
     const frag = document.createDocumentFragment();

@@ -193,7 +193,17 @@ export function sourcesList(dossierId, sources, cited = null) {
   );
 }
 
-const CITATION = /\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]/g;
+export const CITATION = /\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]/g;
+
+/** The text nodes of `root` that may hold a "[n]" citation (not inside code or controls). */
+export function citationTextNodes(root) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) => (node.parentElement && node.parentElement.closest("pre, code, a, button") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  const nodes = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) if (/\[\d/.test(n.data)) nodes.push(n);
+  return nodes;
+}
 
 /**
  * Turn the answer's citations into chips that open the viewer — only the numbers the
@@ -203,11 +213,7 @@ export function linkCitations(root, { dossierId, sources, citations }) {
   const verified = new Set((citations || []).map(Number));
   const byN = new Map((sources || []).map((s) => [Number(s.n), s]));
   if (!verified.size) return 0;
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
-    acceptNode: (node) => (node.parentElement && node.parentElement.closest("pre, code, a, button") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
-  });
-  const nodes = [];
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) if (/\[\d/.test(n.data)) nodes.push(n);
+  const nodes = citationTextNodes(root);
   let made = 0;
   for (const node of nodes) {
     const frag = document.createDocumentFragment();
