@@ -29,7 +29,7 @@ from legal_assistant.documents.model import Passage
 from legal_assistant.documents.retrieval import SearchHit, search
 from legal_assistant.runtime.supervisor import Supervisor
 from legal_assistant.store import Database
-from legal_assistant.store.documents import list_documents
+from legal_assistant.store.documents import document_names
 from legal_assistant.store.dossiers import get_dossier
 
 log = logging.getLogger("legal_assistant")
@@ -99,7 +99,7 @@ class DossierLibrary:
 
     async def _reader(self, dossier_id: str) -> DossierIndex | None:
         """The index for a read, or None (no dossier, no index yet, or being dropped)."""
-        dossier = await get_dossier(self.db, dossier_id)
+        dossier = await get_dossier(self.db, dossier_id, count_documents=False)
         if dossier is None or dossier_id in self._dropping:
             return None
         if not self.files.index_dir(dossier_id).exists():
@@ -172,7 +172,7 @@ class DossierLibrary:
         # No lock: reads never wait for a write (DossierIndex's module docstring), and the
         # query's embedding waits only for the embedding queue (interactive lane).
         hits: list[SearchHit] = await search(index, self.embedder, query, k)
-        names = {d.id: d.filename for d in await list_documents(self.db, dossier_id)}
+        names = await document_names(self.db, dossier_id)
         # A hit of a document deleted meanwhile (between the search and this join) is
         # dropped rather than shown without a name.
         found = [Found(h, names[h.document_id]) for h in hits if h.document_id in names]

@@ -150,6 +150,15 @@ async def list_documents(
     return [_to_document(r, language) for r in rows(results[-1])]
 
 
+async def document_names(db: Database, dossier_id: str) -> dict[str, str]:
+    """{document id: file name} of the dossier: what a search shows beside its hits (two
+    fields, not whole rows: it runs on every search)."""
+    results = await db.query(
+        "SELECT id, filename FROM document WHERE dossier_id = $dossier", {"dossier": dossier_id}
+    )
+    return {record_key(r["id"]): str(r.get("filename", "")) for r in rows(results[-1])}
+
+
 async def find_by_sha256(db: Database, dossier_id: str, sha256: str) -> list[DocumentPublic]:
     results = await db.query(
         "SELECT * FROM document WHERE dossier_id = $dossier AND sha256 = $sha"

@@ -90,14 +90,18 @@ async def create_dossier(
     return _to_dossier(rows(results[-1])[0])
 
 
-async def get_dossier(db: Database, dossier_id: str) -> DossierPublic | None:
+async def get_dossier(
+    db: Database, dossier_id: str, *, count_documents: bool = True
+) -> DossierPublic | None:
+    """The dossier; `count_documents=False` leaves `documents` at 0 and saves a query
+    (for callers that only need it to exist, or its embedding model)."""
     if not is_valid_id(dossier_id):
         return None
     results = await db.query("SELECT * FROM $id", {"id": dossier_rid(dossier_id)})
     found = rows(results[-1])
     if not found:
         return None
-    counts = await _document_counts(db, [dossier_id])
+    counts = await _document_counts(db, [dossier_id]) if count_documents else {}
     return _to_dossier(found[0], counts.get(dossier_id, 0))
 
 
