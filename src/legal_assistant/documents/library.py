@@ -99,6 +99,13 @@ class DossierLibrary:
 
     async def _reader(self, dossier_id: str) -> DossierIndex | None:
         """The index for a read, or None (no dossier, no index yet, or being dropped)."""
+        if dossier_id in self._dropping:
+            return None
+        # An open index is a live dossier's: deleting a dossier drops its index (`drop`),
+        # so a search need not ask the database again (it runs on every search).
+        open_index = self._indexes.get(dossier_id)
+        if open_index is not None:
+            return open_index
         dossier = await get_dossier(self.db, dossier_id, count_documents=False)
         if dossier is None or dossier_id in self._dropping:
             return None
