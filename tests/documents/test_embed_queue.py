@@ -130,11 +130,12 @@ async def test_a_query_goes_before_the_next_ingestion_batch(
     # Three waits: the warm-up, `query` and `queries` (one each, whatever their size).
     assert _sample(text, wait + '_count{lane="interactive"}') == "3.0"
     assert 'legal_assistant_embed_queue_depth{lane="interactive"} 0.0' in text
+    assert 'legal_assistant_embed_in_flight{lane="bulk"} 0.0' in text
 
 
 @pytest.mark.parametrize("sup", [2], indirect=True)
 async def test_while_people_search_a_query_never_waits_behind_an_ingestion(
-    embedder: Embedder, engine: Engine
+    sup: Supervisor, embedder: Embedder, engine: Engine
 ) -> None:
     """Two workers, someone searched (the fixture's warm-up query): the ingestion takes
     one worker, the other is kept free, so a query runs while an ingestion batch is held
@@ -149,6 +150,11 @@ async def test_while_people_search_a_query_never_waits_behind_an_ingestion(
     log = await engine.log()
     assert [(e["input_type"], len(e["texts"])) for e in log] == [("passage", 2), ("query", 1)]
     assert embedder.queue.stats["bulk"].in_flight == 1  # not both workers
+    metrics = Metrics(sup)
+    metrics.watch_embedding(embedder.queue)
+    text = generate_latest(metrics.registry).decode()
+    assert 'legal_assistant_embed_in_flight{lane="bulk"} 1.0' in text
+    assert 'legal_assistant_embed_in_flight{lane="interactive"} 0.0' in text
     assert embedder.queue.depth("bulk") == 4
     await engine.post("/_test/release")
     async with asyncio.timeout(TIMEOUT):

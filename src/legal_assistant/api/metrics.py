@@ -95,6 +95,11 @@ class _EmbedQueueCollector(Collector):
         requests = CounterMetricFamily(
             "legal_assistant_embed_requests", "Engine requests sent, per lane", labels=["lane"]
         )
+        in_flight = GaugeMetricFamily(
+            "legal_assistant_embed_in_flight",
+            "Requests at the embedding engine now (one a worker at most), per lane",
+            labels=["lane"],
+        )
         for lane in LANES:
             stats = self.queue.stats[lane]
             cumulative, buckets = 0, []
@@ -104,9 +109,11 @@ class _EmbedQueueCollector(Collector):
             waits.add_metric([lane], buckets, stats.wait_sum)
             depth.add_metric([lane], float(self.queue.depth(lane)))
             requests.add_metric([lane], float(stats.requests))
+            in_flight.add_metric([lane], float(stats.in_flight))
         yield waits
         yield depth
         yield requests
+        yield in_flight
 
 
 class Metrics:

