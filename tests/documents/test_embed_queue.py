@@ -161,6 +161,26 @@ async def test_while_people_search_a_query_never_waits_behind_an_ingestion(
         assert np.allclose(await ingest, np.stack([vector(t, False) for t in doc("A", 6)]))
 
 
+@pytest.mark.parametrize("sup", [2], indirect=True)
+async def test_a_big_query_job_is_shared_by_the_workers(embedder: Embedder, engine: Engine) -> None:
+    """A claim check embeds its statements and passages in one `queries` call: with two
+    workers, its texts go in two requests at once (both held in flight here), not in one
+    request on one worker; the vectors come back in order, a repeated text embedded once."""
+    texts = [f"énoncé {i} : le bail est résilié" for i in range(10)]
+    texts[4] = texts[0]  # a statement that is also a passage, say
+    await engine.post("/_test/hold")
+    check = asyncio.create_task(embedder.queries(texts))
+    await poll(lambda: _count(engine, 2), timeout=TIMEOUT, what="two requests in flight")
+    await engine.post("/_test/release")
+    async with asyncio.timeout(TIMEOUT):
+        vectors = await check
+    log = await engine.log()
+    # Two requests of 5 (the two in flight at once); the duplicate sent once in its own.
+    assert sorted(len(e["texts"]) for e in log) == [4, 5]
+    assert sorted(t for e in log for t in e["texts"]) == sorted(set(texts))
+    assert np.allclose(vectors, np.stack([vector(t, True) for t in texts]))
+
+
 async def test_while_nobody_searches_an_ingestion_takes_every_worker() -> None:
     """The queue alone, with a sender that holds each request until the test answers it
     and a clock the test moves: no query for QUIET_S, bulk work fills both workers; a
@@ -286,7 +306,7 @@ async def test_bulk_requests_are_cut_to_the_time_target() -> None:
     queue = embed_queue.EmbedQueue(
         send, dimension=4, max_batch=32, target_s=0.25, clock=lambda: clock["now"]
     )
-    texts = ["x" * 100] * 20  # 0.1 s each
+    texts = [f"{i:03d}" + "x" * 97 for i in range(20)]  # 0.1 s each
     try:
         assert (await queue.bulk(texts)).shape == (20, 4)
         assert sizes == [4] + [2] * 8  # the first cut is small, then measured: 2 fit
@@ -296,7 +316,7 @@ async def test_bulk_requests_are_cut_to_the_time_target() -> None:
         assert sizes[0] == 2 and sizes[-3:] == [1, 1, 1]  # it learns, one text at least
         sizes.clear()
         clock["per_char"] = 0.00001  # and much faster
-        await queue.bulk(texts * 10)
+        await queue.bulk([f"{i:03d}" + "x" * 97 for i in range(200)])
         assert sizes[0] <= 2 and max(sizes) == 32  # it grows back, up to max_batch
     finally:
         await queue.aclose()

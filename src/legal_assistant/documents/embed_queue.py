@@ -7,8 +7,9 @@ of the engine (embed_serve.py runs several single-threaded workers). Two lanes:
 - `interactive`: queries (search, grounded chat's retrieval, the claim checker). They
   always go before waiting bulk work. Queries that reach an idle engine within
   `window_s` (a few ms) share a request; queries waiting for a worker share the next
-  free one (at most `max_interactive` texts a request, spread over the workers).
-  The same text waiting twice is embedded once.
+  free one (at most `max_interactive` texts a request, spread over the workers: a big
+  job, a claim check's texts, is cut so that the workers share it). The same text
+  waiting twice in a request is embedded once.
 - `bulk`: ingestion's passages, cut into requests sized so that one takes about
   `target_s` on a worker (the per-character cost is measured on the previous bulk
   requests). Bulk jobs of several callers (the ingestion workers) take turns.
@@ -84,8 +85,8 @@ class _Job:
     future: asyncio.Future[Vectors]
     ready_at: float  # since when its next piece waits for a worker
     out: Vectors | None = None
-    sent: int = 0  # bulk: texts sent to the engine so far
-    finished: int = 0  # bulk: texts embedded so far
+    sent: int = 0  # texts sent to the engine so far
+    finished: int = 0  # texts embedded so far
 
     @property
     def live(self) -> bool:
@@ -93,15 +94,32 @@ class _Job:
 
 
 @dataclass(eq=False)
+class _Slice:
+    job: _Job
+    start: int
+    end: int
+
+
+@dataclass(eq=False)
 class _Piece:
-    """One engine request: whole interactive jobs, or a slice of one bulk job."""
+    """One engine request: slices of jobs of one lane and input type (interactive: small
+    jobs whole, a big one cut; bulk: a slice of one job)."""
 
     lane: Lane
-    jobs: list[_Job]
-    texts: list[str]  # what is sent (interactive: each distinct text once)
+    slices: list[_Slice]
+    texts: list[str]  # what is sent: each distinct text once
+    rows: list[int]  # for each text of the slices, in order, its row in `texts`
     input_type: str
-    start: int = 0  # bulk: where the slice starts in its job
-    rows: list[int] = field(default_factory=list)  # interactive: each job text's row
+
+    @classmethod
+    def of(cls, lane: Lane, slices: list[_Slice]) -> _Piece:
+        distinct: dict[str, int] = {}
+        rows = [
+            distinct.setdefault(text, len(distinct))
+            for s in slices
+            for text in s.job.texts[s.start : s.end]
+        ]
+        return cls(lane, slices, list(distinct), rows, slices[0].job.input_type)
 
 
 class EmbedQueue:
@@ -133,6 +151,9 @@ class EmbedQueue:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
+        # Interactive texts waiting when the dispatcher last started filling free workers:
+        # the requests it sends before it waits again share them evenly.
+        self._round: int | None = None
 
     # ------------------------------------------------------------------ callers
     async def interactive(self, texts: list[str], input_type: str = "query") -> Vectors:
@@ -214,6 +235,7 @@ class EmbedQueue:
                 log.exception("embedding queue")
                 piece = None
             if piece is None:
+                self._round = None
                 wake.clear()
                 await wake.wait()
                 if self._interactive and self.window_s > 0 and not self._busy():
@@ -234,34 +256,35 @@ class EmbedQueue:
         return None
 
     def _interactive_piece(self) -> _Piece:
-        """Whole waiting jobs of the first one's input type: the waiting texts spread over
-        every worker (the busy ones free soon: a burst's last requests end together), at
-        most `max_interactive` a request."""
-        first = self._interactive[0]
-        waiting = sum(len(j.texts) for j in self._interactive if j.input_type == first.input_type)
-        share = min(self.max_interactive, max(1, math.ceil(waiting / self.slots)))
-        jobs: list[_Job] = []
+        """The first waiting texts of the first job's input type, spread over every
+        worker (the busy ones free soon: a burst's last requests end together), at most
+        `max_interactive` a request: small jobs go whole, a big one (a claim check's
+        statements and passages) is cut so the workers share it."""
+        kind = self._interactive[0].input_type
+        jobs = [j for j in self._interactive if j.input_type == kind]
+        if self._round is None:  # what waited when this round of requests began
+            self._round = sum(len(j.texts) - j.sent for j in jobs)
+        share = min(self.max_interactive, max(1, math.ceil(self._round / self.slots)))
+        slices: list[_Slice] = []
         count = 0
-        for job in list(self._interactive):
-            if job.input_type != first.input_type:
-                continue
-            if jobs and count + len(job.texts) > share:
-                break
-            jobs.append(job)
-            count += len(job.texts)
         for job in jobs:
-            self._interactive.remove(job)
-        distinct: dict[str, int] = {}
-        rows = [distinct.setdefault(t, len(distinct)) for job in jobs for t in job.texts]
-        return _Piece("interactive", jobs, list(distinct), first.input_type, rows=rows)
+            take = min(len(job.texts) - job.sent, share - count)
+            if take <= 0:
+                break
+            slices.append(_Slice(job, job.sent, job.sent + take))
+            job.sent += take
+            count += take
+            if job.sent == len(job.texts):
+                self._interactive.remove(job)
+        return _Piece.of("interactive", slices)
 
     def _bulk_piece(self) -> _Piece:
         """The next slice of the first bulk job, then that job goes to the back (the other
         ingestion's turn); a job whose texts are all sent leaves the lane."""
         job = self._bulk.popleft()
-        texts = self._cut(job.texts[job.sent :])
-        piece = _Piece("bulk", [job], texts, job.input_type, start=job.sent)
-        job.sent += len(texts)
+        taken = len(self._cut(job.texts[job.sent :]))
+        piece = _Piece.of("bulk", [_Slice(job, job.sent, job.sent + taken)])
+        job.sent += taken
         if job.sent < len(job.texts):
             self._bulk.append(job)
         return piece
@@ -283,9 +306,9 @@ class EmbedQueue:
     def _start(self, piece: _Piece) -> None:
         stats = self.stats[piece.lane]
         now = self._clock()
-        for job in piece.jobs:
+        for job in {id(s.job): s.job for s in piece.slices}.values():
             stats.observe_wait(now - job.ready_at)
-            job.ready_at = now  # a bulk job's next slice is ready from now on
+            job.ready_at = now  # the job's next slice is ready from now on
         stats.requests += 1
         stats.texts += len(piece.texts)
         stats.in_flight += 1
@@ -301,37 +324,34 @@ class EmbedQueue:
         task.add_done_callback(finished)
 
     async def _run(self, piece: _Piece) -> None:
-        if not any(job.live for job in piece.jobs):
+        if not any(s.job.live for s in piece.slices):
             return  # every caller gave up while it waited
         started = self._clock()
         try:
             vectors = await self._send(piece.texts, piece.input_type)
         except asyncio.CancelledError:
-            for job in piece.jobs:
-                job.future.cancel()
+            for s in piece.slices:
+                s.job.future.cancel()
             raise
         except Exception as exc:
-            for job in piece.jobs:
-                if job.live:
-                    job.future.set_exception(exc)
+            for s in piece.slices:
+                if s.job.live:
+                    s.job.future.set_exception(exc)
             return
-        if piece.lane == "interactive":
-            start = 0
-            for job in piece.jobs:
-                end = start + len(job.texts)
-                _resolve(job, vectors[piece.rows[start:end]])
-                start = end
-            return
-        self._learn(self._clock() - started, sum(max(1, len(t)) for t in piece.texts))
-        job = piece.jobs[0]
-        if not job.live:
-            return
-        if job.out is None:
-            job.out = np.zeros((len(job.texts), self.dimension), dtype=np.float32)
-        job.out[piece.start : piece.start + len(piece.texts)] = vectors
-        job.finished += len(piece.texts)
-        if job.finished == len(job.texts):
-            _resolve(job, job.out)
+        if piece.lane == "bulk":
+            self._learn(self._clock() - started, sum(max(1, len(t)) for t in piece.texts))
+        at = 0
+        for s in piece.slices:
+            job, n = s.job, s.end - s.start
+            rows, at = piece.rows[at : at + n], at + n
+            if not job.live:
+                continue
+            if job.out is None:
+                job.out = np.zeros((len(job.texts), self.dimension), dtype=np.float32)
+            job.out[s.start : s.end] = vectors[rows]
+            job.finished += n
+            if job.finished == len(job.texts):
+                _resolve(job, job.out)
 
     def _learn(self, seconds: float, chars: int) -> None:
         measured = seconds / max(1, chars)
