@@ -55,8 +55,9 @@ def bundled_weights() -> Path | None:
 
 def embed_workers(settings: Settings) -> tuple[int, int]:
     """(workers, OpenMP threads per worker) of the engine: one single-threaded worker per
-    physical core (hyper-threads only add contention), at most 4, by default; two such
-    workers embed more than one worker with two threads (embed_serve.py)."""
+    physical core (hyper-threads only add contention), at most 4, by default. Two such
+    workers embed as much as one with two threads, and one can be kept for queries
+    (embed_serve.py, documents/embed_queue.py)."""
     cores = psutil.cpu_count(logical=False) or 1
     workers = settings.embed_workers or max(1, min(cores, 4))
     threads = settings.embed_threads or max(1, cores // workers)
