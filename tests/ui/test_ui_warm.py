@@ -66,3 +66,30 @@ def test_picking_a_model_warms_it_and_shows_its_phase(
     expect(bundled.get_by_role("radio")).to_be_checked()
     dialog.get_by_test_id("models-done").click()
     assert len([u for u in ui.requests if u.endswith("/api/engines/start")]) == before
+
+
+def test_the_header_waits_for_the_app_before_it_takes_clicks(
+    make_ui: Callable[..., Any], settings: Settings
+) -> None:
+    """The header's buttons are in the page before the app has booted (it first asks
+    who the user is), and have no handler until then: a click there was lost (seen in CI
+    on a loaded machine: "Paramètres LLM" clicked, no dialog). The app is disabled until
+    it has booted; here its first request is held to keep it booting."""
+    ui = make_ui(settings)
+    page: Page = ui.page
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route(re.compile(r".*/api/auth/me$"), hold)
+    page.goto(ui.live.url)
+    button = page.get_by_test_id("model-button")
+    expect(button).to_be_visible()
+    expect(button).to_be_disabled()  # Playwright's click would wait here, as a user does
+    assert len(held) == 1, "the app's first request was not held"
+    held[0].continue_()
+    expect(button).to_be_enabled()
+    button.click()
+    expect(page.get_by_test_id("models-dialog")).to_be_visible()
+    assert ui.page_errors == []

@@ -62,6 +62,10 @@ function runBoot(boot) {
   document.body.classList.toggle("is-member", isAccountsMode() && !isAdmin());
   boot();
   mountAccountMenu();
+  // The buttons have their handlers now (index.html disabled the app until here).
+  const app = $(".app");
+  app.removeAttribute("aria-disabled");
+  app.removeAttribute("aria-busy");
 }
 
 // ------------------------------------------------------------------ login page
