@@ -396,3 +396,66 @@ def test_ui_a_late_dossier_list_keeps_the_name_being_typed(
     field.press("Enter")
     expect(page.get_by_test_id("dossier-title")).to_have_text("Bail commercial")
     assert ui.page_errors == []
+
+
+def test_ui_a_stale_document_list_does_not_undo_a_failure(
+    make_ui: Callable[..., Any], settings: Settings, tmp_path: Path
+) -> None:
+    """Seen once in CI on a loaded machine: a corrupt PDF failed, the page showed it, then
+    a document list read *before* the failure arrived and put its row back to
+    "Extraction", where no event would ever move it again. Here the page's list requests
+    are held: the one that follows the failure's events is answered first, then the
+    earlier ones with the document still extracting (and a witness document, to know
+    they were read); the row must still say "Échec"."""
+    ui = make_ui(settings)
+    page: Page = ui.page
+    made = httpx.post(f"{ui.live.url}api/dossiers", json={"name": "Pièces corrompues"})
+    assert made.status_code == 201, made.text
+    dossier_id = made.json()["id"]
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route(re.compile(rf".*/api/dossiers/{dossier_id}/documents$"), hold)
+    page.goto(f"{ui.live.url}#/d/{dossier_id}")
+    expect(page.get_by_test_id("dossier-title")).to_have_text("Pièces corrompues")
+    # The page's first read, and the one its event stream asks for once connected.
+    _wait_for(lambda: len(held) >= 2, page, "the page's two list reads")
+    before = len(held)
+
+    corrupt = build_corrupt_pdf(tmp_path / "jugement-corrompu.pdf")
+    files = {"file": (corrupt.name, corrupt.read_bytes(), "application/pdf")}
+    sent = httpx.post(f"{ui.live.url}api/dossiers/{dossier_id}/documents", files=files)
+    assert sent.status_code == 202, sent.text
+    document_id = sent.json()["documents"][0]["id"]
+    # Its events reach a page that does not know it yet: the page reads the list again
+    # (answered as it is: the failure, or its event a moment later, shows).
+    _wait_for(lambda: len(held) > before, page, "the list read that follows the events")
+    fresh = held[-1]
+    current = fresh.fetch().json()
+    assert [d["id"] for d in current["documents"]] == [document_id], current
+    fresh.fulfill(json=current)
+    row = page.get_by_test_id("document").filter(has_text="jugement-corrompu.pdf")
+    expect(row.get_by_test_id("document-status")).to_have_text("Échec", timeout=INGEST)
+
+    stale = {"documents": [{**d, "status": "extracting", "stage": "extracting", "error": None}
+                           for d in current["documents"]]}  # fmt: skip
+    witness = {**current["documents"][0], "id": "f" * 32, "filename": "témoin.pdf",
+               "status": "ready", "stage": "ready", "error": None}  # fmt: skip
+    stale["documents"].append(witness)
+    for route in held[:-1]:
+        route.fulfill(json=stale)
+    expect(page.get_by_test_id("document").filter(has_text="témoin.pdf")).to_have_count(1)
+    expect(row.get_by_test_id("document-status")).to_have_text("Échec")
+    assert ui.page_errors == []
+
+
+def _wait_for(condition: Callable[[], bool], page: Page, what: str) -> None:
+    """Until `condition` (a route held), checked every 100 ms for at most a minute: the
+    page runs meanwhile, and Playwright hands it the routes."""
+    for _ in range(600):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {what}")

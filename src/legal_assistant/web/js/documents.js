@@ -45,6 +45,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
   const docs = new Map(); // document id -> the document as last known (+ .live: last event)
   const rows = new Map(); // document id -> <li> (uploads.js owns the rows of uploads)
   const uploadedAt = new Map(); // document id -> when its 202 came back (performance.now())
+  const eventAt = new Map(); // document id -> when its last event came (performance.now())
   let confirming = null;
   let closed = false;
   let refreshTimer = 0;
@@ -54,7 +55,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
       for (const doc of added) {
         // The same file twice (sha256) is answered with the document already there.
         if (doc.duplicate) toast(t("docs.duplicate", { name: doc.filename }));
-        merge(doc);
+        merge(doc, -Infinity); // what the 202 says is older than any event of the document
         uploadedAt.set(doc.id, performance.now());
         renderDoc(doc.id);
       }
@@ -201,8 +202,12 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
   }
 
   // ---------------------------------------------------------------- data
-  function merge(doc) {
+  /** Take a snapshot of `doc` read from the server by a request sent at `asOf`, unless an
+   * event of the document came after that: the event is newer (a list read while the
+   * document failed must not put it back to "Extraction", where no event would move it). */
+  function merge(doc, asOf) {
     const known = docs.get(doc.id);
+    if (known && (eventAt.get(doc.id) ?? -Infinity) > asOf) return;
     const live = doc.status === "ready" || doc.status === "failed" ? null : known ? known.live : null;
     docs.set(doc.id, { ...(known || {}), ...doc, live });
   }
@@ -215,7 +220,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
       const fresh = new Set();
       for (const doc of body.documents || []) {
         fresh.add(doc.id);
-        merge(doc);
+        merge(doc, started);
       }
       for (const id of [...docs.keys()]) {
         // Absent from the list, and not uploaded after the list was read: it is gone.
@@ -240,10 +245,11 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
   }
 
   async function refreshOne(id) {
+    const started = performance.now();
     try {
       const doc = await api(`${base}/documents/${encodeURIComponent(id)}`);
       if (closed) return;
-      merge(doc.document || doc);
+      merge(doc.document || doc, started);
       renderDoc(id);
       onChange();
     } catch {
@@ -258,6 +264,7 @@ export function mountDocuments(dossierId, { onChange = () => {} } = {}) {
     } catch {
       return;
     }
+    eventAt.set(data.document_id, performance.now());
     const doc = docs.get(data.document_id);
     if (data.status === "deleted") {
       // Removed here or from another tab: drop its row.
