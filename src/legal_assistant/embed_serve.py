@@ -11,8 +11,8 @@ machine, docs/benchmarks.md "Search under load"):
   backend's embedding queue (documents/embed_queue.py) keeps a worker free for queries
   while people search, so a query never waits behind an ingestion.
 - **Throughput.** Two one-thread workers embed as much as one two-thread inference, or a
-  little more (25.7-27.4 passages/s against 23.1-25.8, one client a worker): a ~90-token
-  passage is small work for two threads to share.
+  little more (benchmarks/embed_engine.py: 26.6-28.0 passages/s against 24.4-25.7, one
+  client a worker): a ~90-token passage is small work for two threads to share.
 - **Nagle's algorithm.** `http.server` writes a response's headers and its body in two
   sends; with Nagle on (a socket's default) the body waited for the client's delayed ACK,
   40 ms on Linux: a query embedded in 14 ms came back after 56 ms. `disable_nagle_algorithm`
